@@ -1,0 +1,96 @@
+"""The one settings object of scaleml, read from ``SCALEML_*`` environment variables.
+
+Every setting is documented in the README's "Settings" table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from scaleml.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """scaleml's settings; each field ``name`` is read from ``SCALEML_NAME``."""
+
+    model_config = SettingsConfigDict(env_prefix="SCALEML_", extra="ignore")
+
+    scheduler: str | None = Field(
+        default=None,
+        description="Address of a running Dask scheduler (e.g. tcp://10.0.0.5:8786). "
+        "Unset: start a LocalCluster with worker processes.",
+    )
+    n_workers: int | None = Field(
+        default=None, ge=1, description="LocalCluster worker processes; unset: one per core."
+    )
+    threads_per_worker: int = Field(default=1, ge=1, description="LocalCluster threads per worker.")
+    worker_memory_limit: str = Field(
+        default="auto",
+        description="LocalCluster memory limit per worker ('auto' = system memory / workers, "
+        "or a size such as '2GiB').",
+    )
+    dashboard_address: str | None = Field(
+        default=":8787",
+        description="Where the LocalCluster serves the Dask dashboard (':0' for any free port).",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI. Unset: MLflow's own default (MLFLOW_TRACKING_URI, "
+        "else the SQLite file mlflow.db in the working directory).",
+    )
+    experiment: str = Field(default="scaleml", min_length=1, description="MLflow experiment name.")
+    data_dir: Path = Field(
+        default=Path("scaleml-data"), description="Where generated datasets are written."
+    )
+    cache_dir: Path = Field(
+        default=Path("scaleml-data/cache"),
+        description="Scratch space: Dask worker spill files and temporary files.",
+    )
+    prefetch_blocks: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Training blocks loaded ahead of the partial_fit that consumes them.",
+    )
+
+    @field_validator("worker_memory_limit")
+    @classmethod
+    def _check_memory_limit(cls, value: str) -> str:
+        from dask.utils import parse_bytes
+
+        if value != "auto":
+            try:
+                parse_bytes(value)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(
+                    f"expected 'auto' or a size such as '2GiB', got {value!r}"
+                ) from exc
+        return value
+
+    @field_validator("scheduler", "mlflow_tracking_uri", "dashboard_address", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def local_workers(self) -> int:
+        """The number of worker processes a LocalCluster gets."""
+        return self.n_workers or os.cpu_count() or 1
+
+
+def get_settings(**overrides: object) -> Settings:
+    """Read the settings from the environment, with explicit ``overrides`` taking precedence.
+
+    Raises:
+        ConfigError: a value is invalid; the message names the environment variable.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SCALEML_{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

@@ -1,0 +1,93 @@
+"""Blocks: the unit in which a dataset is read, small enough to hold in a worker's memory.
+
+A block is a small picklable description of where its rows are. ``read`` runs wherever the
+block is needed (usually inside a task on a Dask worker), so the client never holds the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import fsspec
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+
+class Block(Protocol):
+    """Where one block's rows live, and how to read them."""
+
+    def read(self, columns: list[str]) -> pd.DataFrame:
+        """Read this block's ``columns`` as a pandas DataFrame."""
+        ...
+
+
+@dataclass(frozen=True)
+class ParquetBlock:
+    """Consecutive row groups of one Parquet file, read directly with pyarrow."""
+
+    path: str
+    row_groups: tuple[int, ...]
+    n_rows: int
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    def read(self, columns: list[str]) -> pd.DataFrame:
+        with fsspec.open(self.path, "rb", **self.storage_options) as handle:
+            table = pq.ParquetFile(handle).read_row_groups(list(self.row_groups), columns=columns)
+        return table.to_pandas()
+
+
+@dataclass(frozen=True)
+class DaskPartitionBlock:
+    """One partition of a ``dask.dataframe`` collection (used for CSV), as a culled graph."""
+
+    partition: Any  # a dask Delayed whose graph holds only this partition's tasks
+    n_rows: int | None = None
+
+    def read(self, columns: list[str]) -> pd.DataFrame:
+        frame = self.partition.compute(scheduler="sync")
+        return frame[columns]
+
+
+def to_xy(
+    frame: pd.DataFrame, features: list[str], target: str | None, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Split a block's frame into a feature matrix of ``dtype`` and the target vector."""
+    x = frame[features].to_numpy(dtype=dtype)
+    y = None if target is None else frame[target].to_numpy()
+    return x, y
+
+
+def read_xy(
+    block: Block, features: list[str], target: str | None, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read one block as ``(X, y)`` NumPy arrays."""
+    columns = [*features, target] if target is not None else list(features)
+    return to_xy(block.read(columns), features, target, dtype)
+
+
+def parquet_blocks(
+    paths: list[str],
+    *,
+    max_block_rows: int,
+    storage_options: dict[str, Any],
+) -> list[ParquetBlock]:
+    """Cut Parquet files into blocks of whole row groups, at most ``max_block_rows`` rows each
+    (a single larger row group is one block)."""
+    blocks: list[ParquetBlock] = []
+    for path in paths:
+        with fsspec.open(path, "rb", **storage_options) as handle:
+            metadata = pq.ParquetFile(handle).metadata
+        group: list[int] = []
+        group_rows = 0
+        for index in range(metadata.num_row_groups):
+            rows = metadata.row_group(index).num_rows
+            if group and group_rows + rows > max_block_rows:
+                blocks.append(ParquetBlock(path, tuple(group), group_rows, storage_options))
+                group, group_rows = [], 0
+            group.append(index)
+            group_rows += rows
+        if group:
+            blocks.append(ParquetBlock(path, tuple(group), group_rows, storage_options))
+    return blocks

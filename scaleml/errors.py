@@ -1,0 +1,29 @@
+"""Typed exceptions shared by every stage.
+
+Every error a user can cause by bad input derives from :class:`ScalemlError`, so the CLI can
+turn it into one line and exit code 2, and the HTTP services into a 4xx naming the field.
+"""
+
+
+class ScalemlError(Exception):
+    """Base class of errors caused by bad input or configuration."""
+
+
+class ConfigError(ScalemlError, ValueError):
+    """A setting has an invalid value."""
+
+
+class DatasetError(ScalemlError, ValueError):
+    """A dataset cannot be read as asked: missing path, missing column, wrong dtype."""
+
+
+class EstimatorSpecError(ScalemlError, ValueError):
+    """An estimator spec names a class outside the allow-list or an unknown parameter."""
+
+
+class TrainingError(ScalemlError, ValueError):
+    """Training was asked for with arguments that cannot work (e.g. no training blocks)."""
+
+
+class TrackingError(ScalemlError, RuntimeError):
+    """MLflow refused an operation (unknown run, model or alias)."""

@@ -1,0 +1,321 @@
+"""The only module that talks to MLflow: runs, metrics, models, the registry and aliases.
+
+A :class:`Tracker` opens runs in one experiment; a run that raises is ended FAILED (KILLED on
+Ctrl-C), never left RUNNING. :func:`train_and_log` is the tracked form of
+:func:`scaleml.train.train_incremental`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.sklearn
+from mlflow import MlflowClient
+from mlflow.entities import Dataset as MlflowDataset
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+import scaleml
+from scaleml.config import Settings, get_settings
+from scaleml.data import Dataset
+from scaleml.errors import TrackingError
+from scaleml.train import EpochReport, TrainingResult, train_incremental
+
+_MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter value
+
+
+class Tracker:
+    """Opens MLflow runs in one experiment of one tracking store.
+
+    Args:
+        settings: scaleml settings (tracking URI, experiment); read from the environment when
+            omitted. An unset tracking URI leaves MLflow's own default in force.
+        experiment: overrides ``settings.experiment``.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, experiment: str | None = None) -> None:
+        settings = settings or get_settings()
+        self.client = configure(settings)
+        self.tracking_uri = self.client.tracking_uri
+        self.experiment_name = experiment or settings.experiment
+        self.experiment_id = self._experiment_id(self.experiment_name)
+
+    @contextmanager
+    def run(
+        self,
+        name: str | None = None,
+        *,
+        tags: dict[str, str] | None = None,
+        parent_run_id: str | None = None,
+    ) -> Iterator[RunLogger]:
+        """Open a run; end it FINISHED, or FAILED (KILLED on Ctrl-C) if the block raises."""
+        run_tags = {**_provenance_tags(), **(tags or {})}
+        if parent_run_id:
+            run_tags["mlflow.parentRunId"] = parent_run_id
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=run_tags)
+        logger = RunLogger(self.client, run.info.run_id)
+        try:
+            yield logger
+        except BaseException as exc:
+            status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+            logger.end(status, error=f"{type(exc).__name__}: {exc}")
+            raise
+        logger.end("FINISHED")
+
+    def _experiment_id(self, name: str) -> str:
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                return self.client.create_experiment(name)
+            except MlflowException:  # created meanwhile by another process
+                experiment = self.client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+        if experiment.lifecycle_stage == "deleted":
+            self.client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+
+
+class RunLogger:
+    """Logs to one open run. Metrics are sent in batches, one call per ``log_metrics``."""
+
+    def __init__(self, client: MlflowClient, run_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Log parameters (values rendered as text, cut to MLflow's length limit)."""
+        items = [Param(key, _param_text(value)) for key, value in params.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        """Log metrics at one ``step`` in a single request."""
+        now = int(time.time() * 1000)
+        batch = [Metric(key, float(value), now, step) for key, value in metrics.items()]
+        if batch:
+            self.client.log_batch(self.run_id, metrics=batch)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Set run tags."""
+        self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_dict(self, data: dict[str, Any], artifact_file: str) -> None:
+        """Store ``data`` as a JSON artifact of the run."""
+        self.client.log_dict(self.run_id, data, artifact_file)
+
+    def log_dataset(self, dataset: Dataset, context: str = "training") -> None:
+        """Record the dataset as a run input (name, fingerprint, source, schema, rows)."""
+        description = dataset.describe()
+        self.log_params(
+            {
+                "dataset.source": description["source"],
+                "dataset.format": description["format"],
+                "dataset.target": description["target"],
+                "dataset.n_rows": description["n_rows"],
+                "dataset.n_blocks": description["n_blocks"],
+                "dataset.n_features": len(description["features"]),
+                "dataset.fingerprint": description["fingerprint"],
+            }
+        )
+        self.log_dict(description, "dataset.json")
+        entity = MlflowDataset(
+            name=Path(str(description["source"]).rstrip("/")).name or "dataset",
+            digest=description["fingerprint"][:36],
+            source_type="scaleml",
+            source=json.dumps({"paths": description["paths"][:50], "format": dataset.format}),
+            schema=json.dumps({"columns": description["schema"], "target": dataset.target}),
+            profile=json.dumps({"n_rows": description["n_rows"], "n_blocks": dataset.n_blocks}),
+        )
+        self.client.log_inputs(
+            self.run_id,
+            datasets=[
+                DatasetInput(entity, tags=[InputTag(key="mlflow.data.context", value=context)])
+            ],
+        )
+
+    def log_sklearn_model(self, estimator: Any, input_example: Any, name: str = "model") -> str:
+        """Log a scikit-learn model with its signature and an input example; return its URI."""
+        signature = infer_signature(input_example, estimator.predict(input_example))
+        with mlflow.start_run(run_id=self.run_id):
+            info = mlflow.sklearn.log_model(
+                estimator, name=name, signature=signature, input_example=input_example
+            )
+        self.set_tags({"scaleml.model_uri": info.model_uri})
+        return info.model_uri
+
+    def end(self, status: str, *, error: str | None = None) -> None:
+        """End the run with ``status`` (FINISHED, FAILED or KILLED)."""
+        if error:
+            self.set_tags({"scaleml.error": error[:5000]})
+        self.client.set_terminated(self.run_id, status=status)
+
+
+@dataclass(frozen=True)
+class TrackedTraining:
+    """A training logged to MLflow: the result, its run and its model."""
+
+    result: TrainingResult
+    run_id: str
+    model_uri: str
+    registered_version: str | None = None
+
+
+def train_and_log(
+    estimator: Any,
+    dataset: Dataset,
+    *,
+    tracker: Tracker | None = None,
+    run_name: str | None = None,
+    register_as: str | None = None,
+    alias: str = "champion",
+    **train_options: Any,
+) -> TrackedTraining:
+    """Run :func:`scaleml.train.train_incremental` inside an MLflow run and log everything.
+
+    The run holds the estimator's parameters, the training options, the dataset (description,
+    fingerprint, schema), validation metrics per epoch as step metrics, the training time, and
+    the fitted model with signature and input example. With ``register_as`` the model is
+    registered under that name and ``alias`` moved to the new version.
+    """
+    tracker = tracker or Tracker()
+    user_callback = train_options.pop("on_epoch_end", None)
+    with tracker.run(run_name or f"train-{type(estimator).__name__}") as run:
+        run.log_params({"estimator": _class_path(estimator), **estimator.get_params(deep=False)})
+        run.log_params({f"train.{k}": v for k, v in train_options.items() if k != "client"})
+        run.log_dataset(dataset)
+
+        def log_epoch(report: EpochReport) -> None:
+            metrics = {f"val_{name}": value for name, value in report.scores.items()}
+            metrics["epoch_seconds"] = report.seconds
+            metrics["epoch_rows"] = report.rows
+            run.log_metrics(metrics, step=report.epoch)
+            if user_callback is not None:
+                user_callback(report)
+
+        result = train_incremental(estimator, dataset, on_epoch_end=log_epoch, **train_options)
+        summary = {
+            "training_seconds": result.seconds,
+            "rows_per_second": result.rows_per_second,
+            "rows_trained": result.rows_trained,
+            "partial_fit_calls": result.partial_fit_calls,
+            "epochs_run": len(result.history),
+        }
+        if result.best_score is not None:
+            summary[f"best_val_{result.scoring}"] = result.best_score
+            summary["best_epoch"] = result.best_epoch or 0
+        run.log_metrics(summary)
+        run.set_tags({"scaleml.stopped_early": result.stopped_early})
+        model_uri = run.log_sklearn_model(result.estimator, dataset.input_example())
+    version = None
+    if register_as:
+        version = register(model_uri, register_as, alias=alias, tracker=tracker).version
+    return TrackedTraining(result, run.run_id, model_uri, version)
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A registered model version and the alias that points at it."""
+
+    name: str
+    version: str
+    alias: str
+
+    @property
+    def uri(self) -> str:
+        """``models:/name@alias``."""
+        return f"models:/{self.name}@{self.alias}"
+
+
+def register(
+    model: str | TrackedTraining,
+    name: str,
+    *,
+    alias: str = "champion",
+    tracker: Tracker | None = None,
+) -> RegisteredVersion:
+    """Register a logged model (its URI, a run id, or a ``TrackedTraining``) as a new version of
+    ``name`` and move ``alias`` to it."""
+    client = tracker.client if tracker else configure()
+    if isinstance(model, TrackedTraining):
+        uri = model.model_uri
+    elif model.startswith(("models:/", "runs:/")) or "://" in model:
+        uri = model
+    else:
+        uri = f"runs:/{model}/model"
+    try:
+        version = mlflow.register_model(uri, name)
+        client.set_registered_model_alias(name, alias, version.version)
+    except MlflowException as exc:
+        raise TrackingError(f"cannot register {uri} as {name!r}: {exc.message}") from exc
+    return RegisteredVersion(name, str(version.version), alias)
+
+
+def configure(settings: Settings | None = None) -> MlflowClient:
+    """Point MLflow at ``settings.mlflow_tracking_uri`` (when set) and return a client."""
+    settings = settings or get_settings()
+    if settings.mlflow_tracking_uri:
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    return MlflowClient(mlflow.get_tracking_uri(), registry_uri=mlflow.get_registry_uri())
+
+
+def load_model(uri: str, *, settings: Settings | None = None) -> Any:
+    """Load a model as an MLflow pyfunc (``models:/name@alias``, ``models:/name/1``, ...)."""
+    configure(settings)
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except MlflowException as exc:
+        raise TrackingError(f"cannot load model {uri}: {exc.message}") from exc
+
+
+def alias_version(name: str, alias: str, *, settings: Settings | None = None) -> str:
+    """The version number that ``name@alias`` points at."""
+    client = configure(settings)
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        raise TrackingError(f"no model version {name}@{alias}: {exc.message}") from exc
+
+
+def _provenance_tags() -> dict[str, str]:
+    tags = {"scaleml.version": scaleml.__version__}
+    commit = _git_commit()
+    if commit:
+        tags["scaleml.git_commit"] = commit
+    return tags
+
+
+def _git_commit() -> str | None:
+    source = Path(scaleml.__file__).resolve().parent
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and len(commit) == 40 else None
+
+
+def _class_path(estimator: Any) -> str:
+    cls = type(estimator)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _param_text(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:_MAX_PARAM_LENGTH]
