@@ -1,8 +1,6 @@
-"""The only module that talks to MLflow: runs, metrics, models, the registry and aliases.
+"""MLflow runs: a :class:`Tracker` opens runs in one experiment, a :class:`RunLogger` logs to one.
 
-A :class:`Tracker` opens runs in one experiment; a run that raises is ended FAILED (KILLED on
-Ctrl-C), never left RUNNING. :func:`train_and_log` is the tracked form of
-:func:`scaleml.train.train_incremental`.
+A run that raises is ended FAILED (KILLED on Ctrl-C), never left RUNNING.
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +24,6 @@ from mlflow.models import infer_signature
 import scaleml
 from scaleml.config import Settings, get_settings
 from scaleml.data import Dataset
-from scaleml.errors import TrackingError
-from scaleml.train import EpochReport, TrainingResult, train_incremental
 
 _MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter value
 
@@ -160,106 +155,6 @@ class RunLogger:
         self.client.set_terminated(self.run_id, status=status)
 
 
-@dataclass(frozen=True)
-class TrackedTraining:
-    """A training logged to MLflow: the result, its run and its model."""
-
-    result: TrainingResult
-    run_id: str
-    model_uri: str
-    registered_version: str | None = None
-
-
-def train_and_log(
-    estimator: Any,
-    dataset: Dataset,
-    *,
-    tracker: Tracker | None = None,
-    run_name: str | None = None,
-    register_as: str | None = None,
-    alias: str = "champion",
-    **train_options: Any,
-) -> TrackedTraining:
-    """Run :func:`scaleml.train.train_incremental` inside an MLflow run and log everything.
-
-    The run holds the estimator's parameters, the training options, the dataset (description,
-    fingerprint, schema), validation metrics per epoch as step metrics, the training time, and
-    the fitted model with signature and input example. With ``register_as`` the model is
-    registered under that name and ``alias`` moved to the new version.
-    """
-    tracker = tracker or Tracker()
-    user_callback = train_options.pop("on_epoch_end", None)
-    with tracker.run(run_name or f"train-{type(estimator).__name__}") as run:
-        run.log_params({"estimator": _class_path(estimator), **estimator.get_params(deep=False)})
-        run.log_params({f"train.{k}": v for k, v in train_options.items() if k != "client"})
-        run.log_dataset(dataset)
-
-        def log_epoch(report: EpochReport) -> None:
-            metrics = {f"val_{name}": value for name, value in report.scores.items()}
-            metrics["epoch_seconds"] = report.seconds
-            metrics["epoch_rows"] = report.rows
-            run.log_metrics(metrics, step=report.epoch)
-            if user_callback is not None:
-                user_callback(report)
-
-        result = train_incremental(estimator, dataset, on_epoch_end=log_epoch, **train_options)
-        summary = {
-            "training_seconds": result.seconds,
-            "rows_per_second": result.rows_per_second,
-            "rows_trained": result.rows_trained,
-            "partial_fit_calls": result.partial_fit_calls,
-            "epochs_run": len(result.history),
-        }
-        if result.best_score is not None:
-            summary[f"best_val_{result.scoring}"] = result.best_score
-            summary["best_epoch"] = result.best_epoch or 0
-        run.log_metrics(summary)
-        run.set_tags({"scaleml.stopped_early": result.stopped_early})
-        model_uri = run.log_sklearn_model(result.estimator, dataset.input_example())
-    version = None
-    if register_as:
-        version = register(model_uri, register_as, alias=alias, tracker=tracker).version
-    return TrackedTraining(result, run.run_id, model_uri, version)
-
-
-@dataclass(frozen=True)
-class RegisteredVersion:
-    """A registered model version and the alias that points at it."""
-
-    name: str
-    version: str
-    alias: str
-
-    @property
-    def uri(self) -> str:
-        """``models:/name@alias``."""
-        return f"models:/{self.name}@{self.alias}"
-
-
-def register(
-    model: str | TrackedTraining,
-    name: str,
-    *,
-    alias: str = "champion",
-    tracker: Tracker | None = None,
-) -> RegisteredVersion:
-    """Register a logged model (its URI, a run id, or a ``TrackedTraining``) as a new version of
-    ``name`` and move ``alias`` to it."""
-    client = tracker.client if tracker else configure()
-    if isinstance(model, TrackedTraining):
-        uri = model.model_uri
-    elif model.startswith(("models:/", "runs:/")) or "://" in model:
-        uri = model
-    else:
-        uri = f"runs:/{model}/model"
-    try:
-        version = mlflow.register_model(uri, name)
-        client.set_registered_model_alias(name, alias, version.version)
-    except MlflowException as exc:
-        raise TrackingError(f"cannot register {uri} as {name!r}: {exc.message}") from exc
-    return RegisteredVersion(name, str(version.version), alias)
-
-
 def configure(settings: Settings | None = None) -> MlflowClient:
     """Point MLflow at ``settings.mlflow_tracking_uri`` (when set) and return a client."""
     settings = settings or get_settings()
@@ -267,24 +162,6 @@ def configure(settings: Settings | None = None) -> MlflowClient:
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     return MlflowClient(mlflow.get_tracking_uri(), registry_uri=mlflow.get_registry_uri())
-
-
-def load_model(uri: str, *, settings: Settings | None = None) -> Any:
-    """Load a model as an MLflow pyfunc (``models:/name@alias``, ``models:/name/1``, ...)."""
-    configure(settings)
-    try:
-        return mlflow.pyfunc.load_model(uri)
-    except MlflowException as exc:
-        raise TrackingError(f"cannot load model {uri}: {exc.message}") from exc
-
-
-def alias_version(name: str, alias: str, *, settings: Settings | None = None) -> str:
-    """The version number that ``name@alias`` points at."""
-    client = configure(settings)
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException as exc:
-        raise TrackingError(f"no model version {name}@{alias}: {exc.message}") from exc
 
 
 def _provenance_tags() -> dict[str, str]:
@@ -311,7 +188,7 @@ def _git_commit() -> str | None:
     return commit if done.returncode == 0 and len(commit) == 40 else None
 
 
-def _class_path(estimator: Any) -> str:
+def class_path(estimator: Any) -> str:
     cls = type(estimator)
     return f"{cls.__module__}.{cls.__qualname__}"
 

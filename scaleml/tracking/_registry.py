@@ -1,0 +1,72 @@
+"""The model registry: register logged models, move aliases, load models back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import mlflow
+from mlflow.exceptions import MlflowException
+
+from scaleml.config import Settings
+from scaleml.errors import TrackingError
+from scaleml.tracking._runs import Tracker, configure
+
+if TYPE_CHECKING:
+    from scaleml.tracking._training import TrackedTraining
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A registered model version and the alias that points at it."""
+
+    name: str
+    version: str
+    alias: str
+
+    @property
+    def uri(self) -> str:
+        """``models:/name@alias``."""
+        return f"models:/{self.name}@{self.alias}"
+
+
+def register(
+    model: str | TrackedTraining,
+    name: str,
+    *,
+    alias: str = "champion",
+    tracker: Tracker | None = None,
+) -> RegisteredVersion:
+    """Register a logged model (its URI, a run id, or a ``TrackedTraining``) as a new version of
+    ``name`` and move ``alias`` to it."""
+    client = tracker.client if tracker else configure()
+    if not isinstance(model, str):
+        uri = model.model_uri
+    elif model.startswith(("models:/", "runs:/")) or "://" in model:
+        uri = model
+    else:
+        uri = f"runs:/{model}/model"
+    try:
+        version = mlflow.register_model(uri, name)
+        client.set_registered_model_alias(name, alias, version.version)
+    except MlflowException as exc:
+        raise TrackingError(f"cannot register {uri} as {name!r}: {exc.message}") from exc
+    return RegisteredVersion(name, str(version.version), alias)
+
+
+def load_model(uri: str, *, settings: Settings | None = None) -> Any:
+    """Load a model as an MLflow pyfunc (``models:/name@alias``, ``models:/name/1``, ...)."""
+    configure(settings)
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except MlflowException as exc:
+        raise TrackingError(f"cannot load model {uri}: {exc.message}") from exc
+
+
+def alias_version(name: str, alias: str, *, settings: Settings | None = None) -> str:
+    """The version number that ``name@alias`` points at."""
+    client = configure(settings)
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        raise TrackingError(f"no model version {name}@{alias}: {exc.message}") from exc
