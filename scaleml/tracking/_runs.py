@@ -5,6 +5,7 @@ A run that raises is ended FAILED (KILLED on Ctrl-C), never left RUNNING.
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import time
@@ -144,6 +145,22 @@ class RunLogger:
         with mlflow.start_run(run_id=self.run_id):
             info = mlflow.sklearn.log_model(
                 estimator, name=name, signature=signature, input_example=input_example
+            )
+        self.set_tags({"scaleml.model_uri": info.model_uri})
+        return info.model_uri
+
+    def log_native_model(
+        self, model: Any, flavor: str, input_example: Any, name: str = "model"
+    ) -> str:
+        """Log a model with MLflow's native ``flavor`` (``"xgboost"`` or ``"lightgbm"``), its
+        signature and an input example; return its URI."""
+        if flavor not in ("xgboost", "lightgbm"):
+            raise ValueError(f"flavor must be 'xgboost' or 'lightgbm', got {flavor!r}")
+        module = importlib.import_module(f"mlflow.{flavor}")
+        signature = infer_signature(input_example, model.predict(input_example))
+        with mlflow.start_run(run_id=self.run_id):
+            info = module.log_model(
+                model, name=name, signature=signature, input_example=input_example
             )
         self.set_tags({"scaleml.model_uri": info.model_uri})
         return info.model_uri
