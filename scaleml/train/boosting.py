@@ -19,6 +19,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import dask.array as da
+import dask.dataframe as dd
 import numpy as np
 from distributed import Client, get_client
 
@@ -191,6 +193,15 @@ def _check_data(data: Any, y: Any, eval_set: Any) -> bool:
         raise TrainingError("y is required when data is a dask collection")
     if eval_set is not None and (not isinstance(eval_set, tuple | list) or len(eval_set) != 2):
         raise TrainingError("eval_set must be one (X_val, y_val) pair of dask collections")
+    named = [("data", data), ("y", y)]
+    if eval_set is not None:
+        named += [("eval_set X", eval_set[0]), ("eval_set y", eval_set[1])]
+    for name, value in named:
+        if not isinstance(value, da.Array | dd.DataFrame | dd.Series):
+            raise TrainingError(
+                f"{name} must be a scaleml Dataset or a dask array, DataFrame or Series, "
+                f"got {type(value).__name__}"
+            )
     return eval_set is not None
 
 

@@ -182,6 +182,14 @@ def test_bad_arguments_are_typed_errors_before_any_work(
         train_boosting(spec, dataset, client=object(), **options)  # type: ignore[arg-type]
 
 
+def test_data_that_is_not_on_the_cluster_is_refused(dataset: Dataset) -> None:
+    x = np.zeros((10, 2))
+    with pytest.raises(TrainingError, match="data must be a scaleml Dataset or a dask"):
+        train_boosting({"estimator": XGB}, x, np.zeros(10), client=object())
+    with pytest.raises(TrainingError, match="y is required"):
+        train_boosting({"estimator": XGB}, da.from_array(x), client=object())
+
+
 def test_early_stopping_without_validation_data_is_refused(dataset: Dataset) -> None:
     with pytest.raises(TrainingError, match="early_stopping_rounds needs validation data"):
         train_boosting(
