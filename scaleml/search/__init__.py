@@ -1,0 +1,45 @@
+"""Search stage: adaptive hyper-parameter searches over ``partial_fit`` estimators.
+
+``IncrementalSearchCV``, ``InverseDecaySearchCV``, ``SuccessiveHalvingSearchCV`` and
+``HyperbandSearchCV`` keep dask-ml's public API (constructor parameters and defaults, ``fit``,
+``cv_results_``, ``model_history_``, ``history_``, ``best_*``, Hyperband's ``metadata`` and
+``metadata_``), so code written for dask-ml runs with the import line changed. They run on
+distributed futures with a synchronous driver (dask-ml's fail on current Dask,
+dask/dask-ml#1016); ``fit`` is always synchronous and uses the default ``distributed.Client``.
+
+Tracking hook: :func:`observe` attaches callbacks to a search without touching its
+parameters::
+
+    search = HyperbandSearchCV(model, params, max_iter=27)
+    observe(search, on_start=..., on_record=print, on_end=...)
+    search.fit(X, y, classes=[0, 1])
+
+``on_start(dict)`` is called once before any work (``search``, ``n_models``, ``models``:
+``{model_id: params}``); ``on_record(record)`` for each history record as it is appended
+(``model_id``, ``params``, ``partial_fit_calls``, ``partial_fit_time``, ``score``,
+``score_time``, ``elapsed_wall_time``, ``restarted``, and ``bracket`` in Hyperband);
+``on_end(SearchSummary)`` once when the search has succeeded (best model, final calls and
+whether each model was stopped early, restarted models, wall time).
+
+Resilience: a model whose state is lost with a worker is recomputed from its lineage (every
+``partial_fit`` works on a copy, so the replay gives the same model) and its next history
+record says ``restarted=True``.
+"""
+
+from scaleml.search._adaptive import (
+    IncrementalSearchCV,
+    InverseDecaySearchCV,
+    SuccessiveHalvingSearchCV,
+)
+from scaleml.search._hyperband import HyperbandSearchCV
+from scaleml.search._observe import SearchSummary, observe, unobserve
+
+__all__ = [
+    "HyperbandSearchCV",
+    "IncrementalSearchCV",
+    "InverseDecaySearchCV",
+    "SearchSummary",
+    "SuccessiveHalvingSearchCV",
+    "observe",
+    "unobserve",
+]

@@ -1,0 +1,324 @@
+"""IncrementalSearchCV, InverseDecaySearchCV and SuccessiveHalvingSearchCV, with dask-ml's
+constructor parameters, defaults, algorithms and fitted attributes."""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+from typing import Any
+
+from sklearn.model_selection import ParameterGrid, ParameterSampler
+from sklearn.utils.validation import check_is_fitted
+
+from scaleml.search import _policies
+from scaleml.search._base import BaseAdaptiveSearch, check_int
+from scaleml.search._driver import Group
+
+
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "<no_default>"
+
+
+no_default: Any = _NoDefault()
+
+
+class IncrementalSearchCV(BaseAdaptiveSearch):
+    """Incrementally search for hyper-parameters on models that support ``partial_fit``.
+
+    dask-ml's ``IncrementalSearchCV``, run natively on distributed futures: every model is
+    trained with ``fits_per_score`` more ``partial_fit`` calls after each score, until
+    ``max_iter`` calls, or until its score stops improving by more than ``tol`` over
+    ``patience`` calls. All models train concurrently on the workers.
+
+    Args:
+        estimator: an estimator with ``partial_fit``, ``set_params`` and ``clone`` support.
+        parameters: parameter names to lists or distributions (with ``rvs``), sampled with
+            scikit-learn's ``ParameterSampler``.
+        n_initial_parameters: how many parameter settings to sample, or ``"grid"`` for all.
+        decay_rate: deprecated in dask-ml; has no effect here (use InverseDecaySearchCV).
+        test_size: share of the data held out for scoring; default ``min(0.2, 1 / blocks)``.
+            Ignored for a ``Dataset`` (its validation blocks are the test set).
+        patience: stop a model after ``patience`` calls without improvement; off when False.
+        tol: the improvement that counts for ``patience``.
+        fits_per_score: ``partial_fit`` calls between two scores.
+        max_iter: the maximum ``partial_fit`` calls per model.
+        random_state: seeds the parameter sampling, the split and the block order.
+        scoring: a scikit-learn scorer name or callable; default ``estimator.score``.
+        verbose: log progress to standard output (a float logs that fraction of rounds).
+        prefix: put in every log message, as ``[CV{prefix}]``.
+        scores_per_fit: deprecated alias of ``fits_per_score``.
+        predict_meta, predict_proba_meta, transform_meta: empty outputs describing the
+            results of those methods on dask inputs (inferred when omitted).
+
+    Fitted attributes: ``cv_results_``, ``model_history_``, ``history_``, ``best_estimator_``,
+    ``best_score_``, ``best_params_``, ``best_index_``, ``scorer_``, ``n_splits_``,
+    ``multimetric_`` (as in dask-ml; history records also have ``restarted``).
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        parameters: dict[str, Any] | list[dict[str, Any]],
+        n_initial_parameters: int | str = 10,
+        decay_rate: Any = no_default,
+        test_size: float | None = None,
+        patience: bool | int = False,
+        tol: float | None = 0.001,
+        fits_per_score: int = 1,
+        max_iter: int | None = 100,
+        random_state: Any = None,
+        scoring: Any = None,
+        verbose: bool | float = False,
+        prefix: str = "",
+        scores_per_fit: int | None = None,
+        predict_meta: Any = None,
+        predict_proba_meta: Any = None,
+        transform_meta: Any = None,
+    ) -> None:
+        self.estimator = estimator
+        self.parameters = parameters
+        self.n_initial_parameters = n_initial_parameters
+        self.decay_rate = decay_rate
+        self.test_size = test_size
+        self.patience = patience
+        self.tol = tol
+        self.fits_per_score = fits_per_score
+        self.max_iter = max_iter
+        self.random_state = random_state
+        self.scoring = scoring
+        self.verbose = verbose
+        self.prefix = prefix
+        self.scores_per_fit = scores_per_fit
+        self.predict_meta = predict_meta
+        self.predict_proba_meta = predict_proba_meta
+        self.transform_meta = transform_meta
+
+    def _check_params(self) -> None:
+        if self.decay_rate is no_default:
+            warnings.warn(
+                "decay_rate has been deprecated since Dask-ML v1.4.0.\n\n"
+                "    * Use InverseDecaySearchCV to use `decay_rate`\n"
+                "    * Specify decay_rate=None\n\n",
+                FutureWarning,
+                stacklevel=3,
+            )
+        elif self.decay_rate is not None:
+            warnings.warn(
+                "decay_rate is deprecated in InverseDecaySearchCV. "
+                f"Use InverseDecaySearchCV to use decay_rate={self.decay_rate}",
+                FutureWarning,
+                stacklevel=3,
+            )
+        self._check_search_params()
+
+    def _check_search_params(self) -> None:
+        if self.n_initial_parameters != "grid":
+            check_int("n_initial_parameters", self.n_initial_parameters, 1)
+        check_int("max_iter", self.max_iter, 1, allow_none=True)
+        check_int("fits_per_score", self.fits_per_score, 1)
+        if self.scores_per_fit is not None:
+            check_int("scores_per_fit", self.scores_per_fit, 1)
+            if self.fits_per_score != 1:
+                raise ValueError("Specify fits_per_score, not scores_per_fit")
+            warnings.warn(
+                "scores_per_fit has been deprecated since Dask-ML v1.4.0. "
+                f"Specify fits_per_score={self.scores_per_fit} instead",
+                FutureWarning,
+                stacklevel=4,
+            )
+        _check_patience(self.patience)
+
+    def _fits_per_score(self) -> int:
+        return self.scores_per_fit or self.fits_per_score
+
+    def _sample(self) -> list[dict[str, Any]]:
+        if self.n_initial_parameters == "grid":
+            return list(ParameterGrid(self.parameters))
+        return list(
+            ParameterSampler(
+                self.parameters, self.n_initial_parameters, random_state=self.random_state
+            )
+        )
+
+    def _adapt(self) -> _policies.Adapt:
+        return partial(_policies.fixed_adapt, fits_per_score=self._fits_per_score())
+
+    def _groups(self, seed: int) -> list[Group]:
+        policy = partial(
+            _policies.decide,
+            adapt=self._adapt(),
+            patience=int(self.patience),
+            tol=self.tol,
+            max_iter=self.max_iter,
+        )
+        return [Group(dict(enumerate(self._sample())), policy, seed)]
+
+
+class InverseDecaySearchCV(IncrementalSearchCV):
+    """Incremental search keeping the best ``1 / (k + 1) ** decay_rate`` of the models at
+    time step ``k`` (dask-ml's ``InverseDecaySearchCV``); other arguments as
+    :class:`IncrementalSearchCV`.
+
+    Args:
+        decay_rate: how fast the number of models decreases (default 1.0).
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        parameters: dict[str, Any] | list[dict[str, Any]],
+        n_initial_parameters: int | str = 10,
+        test_size: float | None = None,
+        patience: bool | int = False,
+        tol: float | None = 0.001,
+        fits_per_score: int = 1,
+        max_iter: int | None = 100,
+        random_state: Any = None,
+        scoring: Any = None,
+        verbose: bool | float = False,
+        prefix: str = "",
+        decay_rate: float = 1.0,
+    ) -> None:
+        super().__init__(
+            estimator,
+            parameters,
+            n_initial_parameters=n_initial_parameters,
+            test_size=test_size,
+            patience=patience,
+            tol=tol,
+            fits_per_score=fits_per_score,
+            max_iter=max_iter,
+            random_state=random_state,
+            scoring=scoring,
+            verbose=verbose,
+            prefix=prefix,
+            decay_rate=decay_rate,
+        )
+
+    def _check_params(self) -> None:
+        if isinstance(self.decay_rate, bool) or not (
+            isinstance(self.decay_rate, int | float) and self.decay_rate >= 0
+        ):
+            raise ValueError(f"decay_rate must be a number >= 0, got {self.decay_rate!r}")
+        self._check_search_params()
+
+    def _adapt(self) -> _policies.Adapt:
+        if self.n_initial_parameters == "grid":
+            start = len(ParameterGrid(self.parameters))
+        else:
+            start = self.n_initial_parameters
+        return partial(
+            _policies.inverse_decay_adapt,
+            n_start=start,
+            decay_rate=self.decay_rate,
+            patience=int(self.patience),
+            fits_per_score=self._fits_per_score(),
+        )
+
+
+class SuccessiveHalvingSearchCV(IncrementalSearchCV):
+    """Successive halving (dask-ml's ``SuccessiveHalvingSearchCV``): train every model for
+    ``n_initial_iter`` calls, keep the best ``1 / aggressiveness`` of them, train those
+    ``aggressiveness`` times longer, and so on until one model is left (or ``max_iter``).
+
+    Args:
+        n_initial_parameters: how many parameter settings to sample.
+        n_initial_iter: ``partial_fit`` calls before the first decision (required).
+        max_iter: the maximum calls per model; None lets the halving run to one model.
+        aggressiveness: the culling factor (> 1).
+
+    Other arguments as :class:`IncrementalSearchCV`. ``metadata`` describes the computation
+    before ``fit``, ``metadata_`` what ran (they differ only with ``patience``).
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        parameters: dict[str, Any] | list[dict[str, Any]],
+        n_initial_parameters: int = 10,
+        n_initial_iter: int | None = None,
+        max_iter: int | None = None,
+        aggressiveness: float = 3,
+        test_size: float | None = None,
+        patience: bool | int = False,
+        tol: float | None = 1e-3,
+        random_state: Any = None,
+        scoring: Any = None,
+        verbose: bool | float = False,
+        prefix: str = "",
+    ) -> None:
+        self.n_initial_iter = n_initial_iter
+        self.aggressiveness = aggressiveness
+        super().__init__(
+            estimator,
+            parameters,
+            n_initial_parameters=n_initial_parameters,
+            max_iter=max_iter,
+            test_size=test_size,
+            patience=patience,
+            tol=tol,
+            random_state=random_state,
+            scoring=scoring,
+            verbose=verbose,
+            prefix=prefix,
+            decay_rate=None,
+        )
+
+    def _check_params(self) -> None:
+        check_int("n_initial_parameters", self.n_initial_parameters, 1)
+        check_int("n_initial_iter", self.n_initial_iter, 1)
+        _check_aggressiveness(self.aggressiveness)
+        self._check_search_params()
+
+    def _adapt(self) -> _policies.Adapt:
+        return partial(
+            _policies.successive_halving_adapt,
+            n_initial_parameters=self.n_initial_parameters,
+            n_initial_iter=self.n_initial_iter,
+            aggressiveness=self.aggressiveness,
+        )
+
+    @property
+    def metadata(self) -> dict[str, int]:
+        """The computation to be done: ``n_models``, ``partial_fit_calls``, ``max_iter``."""
+        self._check_params()
+        meta = _policies.simulate_successive_halving(
+            self.n_initial_parameters, self.n_initial_iter, self.aggressiveness, self.max_iter
+        )
+        return {
+            "partial_fit_calls": meta["total_calls"],
+            "n_models": self.n_initial_parameters,
+            "max_iter": meta["max_iter"],
+        }
+
+    @property
+    def metadata_(self) -> dict[str, int]:
+        """The computation that was done (same keys as ``metadata``)."""
+        check_is_fitted(self, "model_history_")
+        calls = [v[-1]["partial_fit_calls"] for v in self.model_history_.values()]
+        return {
+            "partial_fit_calls": sum(calls),
+            "n_models": self.n_initial_parameters,
+            "max_iter": max(calls),
+        }
+
+
+def _check_patience(patience: Any) -> None:
+    if not isinstance(patience, int):
+        raise ValueError(
+            f"patience must be False or an int >= 2, got {patience!r} "
+            f"of type {type(patience).__name__}"
+        )
+    if patience and patience <= 1:
+        raise ValueError(
+            f"patience must be False or an int >= 2, got {patience!r}: patience <= 1 "
+            "would always detect a plateau"
+        )
+
+
+def _check_aggressiveness(aggressiveness: Any) -> None:
+    if isinstance(aggressiveness, bool) or not (
+        isinstance(aggressiveness, int | float) and aggressiveness > 1
+    ):
+        raise ValueError(f"aggressiveness must be a number > 1, got {aggressiveness!r}")

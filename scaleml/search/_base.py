@@ -1,0 +1,295 @@
+"""What every adaptive search shares: ``fit`` (validate, place the data, drive the groups,
+set the fitted attributes), the delegated prediction methods, and parameter checks."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import numbers
+import sys
+import time
+from collections.abc import Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+from distributed import Client, default_client
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, is_classifier
+from sklearn.metrics import check_scoring
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from scaleml.search import _data, _history
+from scaleml.search._driver import Driver, Group
+from scaleml.search._observe import SearchSummary, observers_of
+from scaleml.search._postfit import apply, concrete
+from scaleml.search._tasks import estimator_of
+
+logger = logging.getLogger("scaleml.search")
+_IN_FLIGHT_PER_THREAD = 8
+
+
+def _estimator_has(attr: str) -> Any:
+    def check(self: BaseAdaptiveSearch) -> bool:
+        if hasattr(self, "best_estimator_"):
+            return hasattr(self.best_estimator_, attr)
+        return hasattr(self.estimator, attr)
+
+    return check
+
+
+class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
+    """Base of the adaptive searches; subclasses define ``_check_params`` and ``_groups``."""
+
+    predict_meta: Any = None
+    predict_proba_meta: Any = None
+    transform_meta: Any = None
+
+    # -- what subclasses define ------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        """Raise ``ValueError`` naming the parameter when one is invalid."""
+        raise NotImplementedError
+
+    def _groups(self, seed: int) -> list[Group]:
+        """The groups of models to train, with their policies."""
+        raise NotImplementedError
+
+    def _set_results(self, driver: Driver, groups: list[Group], history: _history.History) -> Any:
+        """Set the fitted attributes; return the best model's state future."""
+        [group] = groups
+        per_model = history.by_model()
+        order = list(group.models)
+        self.cv_results_ = _history.cv_results(per_model, order)
+        live = driver.live_states(group)
+        best_id = max(live, key=lambda k: group.info[k][-1]["score"])
+        self.best_index_ = order.index(best_id)
+        self.best_score_ = self.cv_results_["test_score"][self.best_index_]
+        self.best_params_ = self.cv_results_["params"][self.best_index_]
+        self.history_ = history.records
+        self.model_history_ = per_model
+        return live[best_id]
+
+    # -- fit -------------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None, **fit_params: Any) -> BaseAdaptiveSearch:
+        """Find the best parameters for the estimator; always synchronous.
+
+        Args:
+            X: training data: a dask array or dask DataFrame (split into train and test sets
+                with ``test_size`` like dask-ml), a NumPy array or pandas DataFrame (one block),
+                or a scaleml ``Dataset`` (its training blocks train, its validation blocks
+                score; ``y`` must be None).
+            y: the target, with the same row blocks as ``X``.
+            **fit_params: passed to every ``partial_fit`` call (e.g. ``classes=[0, 1]``; for
+                classifiers it is computed from ``y`` when omitted).
+
+        Returns:
+            self, fitted.
+        """
+        started = time.perf_counter()
+        self._check_common()
+        self._check_params()
+        X, y = _data.check_inputs(X, y)
+        scorer = check_scoring(self.estimator, scoring=self.scoring)
+        client = _client()
+        observers = observers_of(self)
+        with self._logging():
+            fit_params = self._concrete_fit_params(client, X, y, fit_params)
+            test_size = self.test_size
+            if test_size is None:
+                test_size = _data.default_test_size(X)
+            data = _data.place(client, X, y, test_size=test_size, random_state=self.random_state)
+            try:
+                seed = int(check_random_state(self.random_state).randint(2**31))
+                groups = self._groups(seed)
+                models = {k: p for g in groups for k, p in g.models.items()}
+                for observer in observers:
+                    if observer.on_start is not None:
+                        observer.on_start(
+                            {
+                                "search": type(self).__name__,
+                                "n_models": len(models),
+                                "models": models,
+                            }
+                        )
+                history = _history.History(o.on_record for o in observers if o.on_record)
+                driver = Driver(
+                    client,
+                    data,
+                    self.estimator,
+                    fit_params=fit_params,
+                    scorer=scorer,
+                    history=history,
+                    max_in_flight=max(4, _IN_FLIGHT_PER_THREAD * sum(client.nthreads().values())),
+                    log_every=self._log_every(),
+                    prefix=self.prefix,
+                )
+                logger.info(
+                    "[CV%s] For training there are between %d and %d examples in each chunk",
+                    self.prefix,
+                    min(data.train_rows),
+                    max(data.train_rows),
+                )
+                try:
+                    driver.run(groups)
+                    best_state = self._set_results(driver, groups, history)
+                    self.best_estimator_ = client.submit(estimator_of, best_state).result()
+                finally:
+                    driver.release()
+            finally:
+                data.release()
+        self.scorer_ = scorer
+        self.n_splits_ = 1
+        self.multimetric_ = False
+        summary = self._summary(groups, history, time.perf_counter() - started)
+        for observer in observers:
+            if observer.on_end is not None:
+                observer.on_end(summary)
+        return self
+
+    # -- delegated methods -----------------------------------------------------------------
+
+    @available_if(_estimator_has("predict"))
+    def predict(self, X: Any) -> Any:
+        """Predict with ``best_estimator_`` (blockwise and lazy on dask inputs)."""
+        check_is_fitted(self, "best_estimator_")
+        return apply(self.best_estimator_, "predict", X, self.predict_meta)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities from ``best_estimator_`` (blockwise on dask inputs)."""
+        check_is_fitted(self, "best_estimator_")
+        return apply(self.best_estimator_, "predict_proba", X, self.predict_proba_meta)
+
+    @available_if(_estimator_has("predict_log_proba"))
+    def predict_log_proba(self, X: Any) -> Any:
+        """Log class probabilities from ``best_estimator_`` (blockwise on dask inputs)."""
+        check_is_fitted(self, "best_estimator_")
+        return apply(self.best_estimator_, "predict_log_proba", X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X: Any) -> Any:
+        """``best_estimator_.decision_function`` (blockwise on dask inputs)."""
+        check_is_fitted(self, "best_estimator_")
+        return apply(self.best_estimator_, "decision_function", X)
+
+    @available_if(_estimator_has("transform"))
+    def transform(self, X: Any) -> Any:
+        """``best_estimator_.transform`` (blockwise on dask inputs)."""
+        check_is_fitted(self, "best_estimator_")
+        return apply(self.best_estimator_, "transform", X, self.transform_meta)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """``scorer_(best_estimator_, X, y)``; dask inputs are computed first."""
+        check_is_fitted(self, "best_estimator_")
+        return float(self.scorer_(self.best_estimator_, concrete(X), concrete(y)))
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _check_common(self) -> None:
+        if not callable(getattr(self.estimator, "partial_fit", None)):
+            raise ValueError(
+                "estimator must have a partial_fit method, got "
+                f"{type(self.estimator).__name__}, which has none"
+            )
+        if not isinstance(self.parameters, dict | list) or not self.parameters:
+            raise ValueError(
+                "parameters must be a non-empty dict (or list of dicts) of parameter names to "
+                f"lists or distributions, got {self.parameters!r}"
+            )
+        size = self.test_size
+        if size is not None and not (
+            (isinstance(size, numbers.Real) and 0 < size < 1)
+            or (isinstance(size, numbers.Integral) and size >= 1)
+        ):
+            raise ValueError(
+                f"test_size must be None, a float in (0, 1) or an int >= 1, got {size!r}"
+            )
+        if not (isinstance(self.tol, numbers.Real) or self.tol is None):
+            raise ValueError(f"tol must be a number or None, got {self.tol!r}")
+        verbose = self.verbose
+        if not isinstance(verbose, bool) and not (
+            isinstance(verbose, numbers.Real) and 0 <= verbose <= 1
+        ):
+            raise ValueError(f"verbose must be a bool or a number in [0, 1], got {verbose!r}")
+        check_random_state(self.random_state)
+
+    def _log_every(self) -> int:
+        verbose = 1.0 if isinstance(self.verbose, bool) else float(self.verbose)
+        return int(1 / verbose) if verbose > 0 else 0
+
+    @contextmanager
+    def _logging(self) -> Iterator[None]:
+        if not self.verbose:
+            yield
+            return
+        handler = logging.StreamHandler(sys.stdout)
+        level = logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+    def _concrete_fit_params(
+        self, client: Client, X: Any, y: Any, fit_params: dict[str, Any]
+    ) -> dict[str, Any]:
+        out = {
+            k: client.compute(v).result() if dask.is_dask_collection(v) else v
+            for k, v in fit_params.items()
+        }
+        wants_classes = "classes" in inspect.signature(self.estimator.partial_fit).parameters
+        if is_classifier(self.estimator) and wants_classes and "classes" not in out:
+            if _data.is_dataset(X):
+                out["classes"] = X.classes(client)
+            else:
+                unique = y.unique() if hasattr(y, "to_dask_array") else da.unique(y)
+                out["classes"] = np.sort(np.asarray(client.compute(unique).result()))
+        return out
+
+    def _summary(
+        self, groups: Sequence[Group], history: _history.History, seconds: float
+    ) -> SearchSummary:
+        calls = _history.final_calls(history.by_model())
+        stopped: dict[Hashable, bool] = {}
+        for group in groups:
+            most = max(calls[k] for k in group.models)
+            stopped.update({k: calls[k] < most for k in group.models})
+        best_id = self.cv_results_["model_id"][self.best_index_]
+        return SearchSummary(
+            search=type(self).__name__,
+            n_models=len(calls),
+            partial_fit_calls=sum(calls.values()),
+            best_model_id=best_id.item() if hasattr(best_id, "item") else best_id,
+            best_score=float(self.best_score_),
+            best_params=dict(self.best_params_),
+            final_calls=calls,
+            stopped_early=stopped,
+            restarted=sorted({r["model_id"] for r in history.records if r["restarted"]}, key=str),
+            wall_time_s=seconds,
+        )
+
+
+def _client() -> Client:
+    try:
+        return default_client()
+    except ValueError:
+        raise ValueError(
+            "no Dask client: create one (distributed.Client or scaleml.cluster.connect()) "
+            "before calling fit"
+        ) from None
+
+
+def check_int(name: str, value: Any, minimum: int, *, allow_none: bool = False) -> None:
+    """Raise ``ValueError`` unless ``value`` is an int ``>= minimum`` (or None if allowed)."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        allowed = f"an int >= {minimum}" + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")

@@ -1,0 +1,190 @@
+"""Putting a search's training blocks and test set on the cluster, as futures.
+
+Training data stays in blocks on the workers (dask chunks or partitions, persisted; or a
+``Dataset``'s training blocks, each read by a worker task). The test set, which like dask-ml's
+must fit in one worker's memory, is concatenated on the workers, one copy per worker, so a
+model is scored where it was just trained. The client never holds the data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from distributed import Client, Future, futures_of, wait
+
+from scaleml.search._tasks import concat_xy, read_blocks
+
+
+@dataclass
+class SearchData:
+    """The data of one search, on the cluster."""
+
+    train: list[Any]
+    """One ``(X, y)`` per training block: a future of a pair, or a pair of futures."""
+    tests: dict[str, Future]
+    """A copy of the concatenated test set per worker address."""
+    train_workers: list[str | None]
+    """Where each training block was when the search started (for placing the scoring)."""
+    train_rows: list[int]
+    futures: list[Future] = field(default_factory=list, repr=False)
+
+    def test_near(self, block: int) -> Future:
+        """The copy of the test set on the worker that holds training block ``block``."""
+        worker = self.train_workers[block]
+        if worker in self.tests:
+            return self.tests[worker]
+        return next(iter(self.tests.values()))
+
+    def release(self) -> None:
+        """Drop this search's data from the cluster."""
+        for future in chain(self.futures, self.tests.values()):
+            future.release()
+        self.futures, self.tests = [], {}
+
+
+def is_dataset(X: Any) -> bool:
+    """Whether ``X`` is a scaleml ``Dataset`` (checked without importing dask.dataframe)."""
+    from scaleml.data import Dataset
+
+    return isinstance(X, Dataset)
+
+
+def check_inputs(X: Any, y: Any) -> tuple[Any, Any]:
+    """Validate ``X``/``y`` and turn in-memory arrays into one-block dask arrays."""
+    if is_dataset(X):
+        if y is not None:
+            raise ValueError("y must be None when X is a Dataset (its target column is y)")
+        if X.target is None:
+            raise ValueError(f"{X!r} has no target column; adaptive searches score on one")
+        if not X.validation_blocks:
+            raise ValueError(
+                f"{X!r} has no validation blocks to score on; "
+                "create it with validation_fraction > 0 and at least two blocks"
+            )
+        return X, None
+    if y is None:
+        raise ValueError("y is required: the search scores models on a held-out part of (X, y)")
+    X, y = _as_dask(X, "X"), _as_dask(y, "y")
+    if isinstance(X, da.Array):
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-dimensional, got a dask array of shape {X.shape}")
+        if isinstance(y, da.Array) and y.chunks[0] != X.chunks[0]:
+            if any(np.isnan(c) for c in X.chunks[0]):
+                raise ValueError("X and y must have the same row chunks; X's are unknown")
+            y = y.rechunk({0: X.chunks[0]})
+    if isinstance(X, da.Array) != isinstance(y, da.Array):
+        raise ValueError(
+            "X and y must both be dask arrays or both dask DataFrame/Series, got "
+            f"{type(X).__name__} and {type(y).__name__}"
+        )
+    return X, y
+
+
+def default_test_size(X: Any) -> float:
+    """dask-ml's default: one block's share of the data, at most 20%."""
+    blocks = len(X.train_blocks) + len(X.validation_blocks) if is_dataset(X) else X.npartitions
+    return min(0.2, 1 / blocks)
+
+
+def place(client: Client, X: Any, y: Any, *, test_size: float, random_state: Any) -> SearchData:
+    """Put the training blocks and one copy of the test set per worker on the cluster."""
+    token = uuid.uuid4().hex[:8]
+    workers = sorted(client.nthreads())
+    if not workers:
+        raise RuntimeError("the Dask cluster has no workers")
+    if is_dataset(X):
+        return _place_dataset(client, X, workers, token)
+    from dask_ml.model_selection import train_test_split
+
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=test_size, random_state=random_state, shuffle=True
+    )
+    if isinstance(X_train, da.Array) and X_train.ndim == 2 and X_train.numblocks[1] != 1:
+        X_train, X_test = X_train.rechunk({1: -1}), X_test.rechunk({1: -1})
+    persisted = client.persist([X_train, y_train, X_test, y_test])
+    x_blocks, y_blocks, xt_blocks, yt_blocks = (_block_futures(c) for c in persisted)
+    train = list(zip(x_blocks, y_blocks, strict=True))
+    tests = {
+        w: client.submit(
+            concat_xy,
+            xt_blocks,
+            yt_blocks,
+            key=f"search-test-{token}-{i}",
+            workers=[w],
+            allow_other_workers=True,
+        )
+        for i, w in enumerate(workers)
+    }
+    rows = client.gather([client.submit(len, b, pure=False) for b in y_blocks])
+    wait(list(tests.values()))
+    futures = [*x_blocks, *y_blocks, *xt_blocks, *yt_blocks]
+    return SearchData(train, tests, _holders(client, x_blocks), list(rows), futures)
+
+
+def _place_dataset(client: Client, dataset: Any, workers: list[str], token: str) -> SearchData:
+    columns = (list(dataset.features), dataset.target, dataset.feature_dtype)
+    train = [
+        client.submit(
+            read_blocks,
+            [dataset.blocks[i]],
+            *columns,
+            key=f"search-block-{token}-{i}",
+            workers=[workers[n % len(workers)]],
+            allow_other_workers=True,
+        )
+        for n, i in enumerate(dataset.train_blocks)
+    ]
+    validation = [dataset.blocks[i] for i in dataset.validation_blocks]
+    tests = {
+        w: client.submit(
+            read_blocks,
+            validation,
+            *columns,
+            key=f"search-test-{token}-{n}",
+            workers=[w],
+            allow_other_workers=True,
+        )
+        for n, w in enumerate(workers)
+    }
+    rows = [getattr(dataset.blocks[i], "n_rows", 0) or 0 for i in dataset.train_blocks]
+    wait([*train, *tests.values()])
+    for future in [*train, *tests.values()]:
+        if future.status == "error":
+            future.result()  # raises the worker's error (e.g. an unreadable file) here
+    return SearchData(train, tests, _holders(client, train), rows, list(train))
+
+
+def _holders(client: Client, futures: Sequence[Future]) -> list[str | None]:
+    where = client.who_has(list(futures))
+    return [min(where.get(f.key, ()), default=None) for f in futures]
+
+
+def _block_futures(collection: Any) -> list[Future]:
+    """A persisted collection's block futures, in block order (keys are ``(name, i, ...)``)."""
+    futures = futures_of(collection)
+    if len({f.key[0] for f in futures}) != 1:
+        raise RuntimeError("expected the blocks of one persisted dask collection")
+    return sorted(futures, key=lambda f: f.key[1:])
+
+
+def _as_dask(data: Any, name: str) -> Any:
+    import dask.dataframe as dd  # not at module level: workers import this package
+    import pandas as pd
+
+    if isinstance(data, da.Array | dd.DataFrame | dd.Series):
+        return data
+    if isinstance(data, pd.DataFrame | pd.Series):
+        return dd.from_pandas(data, npartitions=1)
+    if isinstance(data, np.ndarray | list):
+        array = np.asarray(data)
+        return da.from_array(array, chunks=array.shape)
+    raise ValueError(
+        f"{name} must be a dask array, a dask DataFrame/Series, a NumPy array or a scaleml "
+        f"Dataset, got {type(data).__name__}"
+    )

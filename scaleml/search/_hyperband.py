@@ -1,0 +1,183 @@
+"""HyperbandSearchCV: several successive-halving brackets run at once, on one driver."""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import ParameterSampler
+from sklearn.utils import check_random_state
+
+from scaleml.search import _history, _policies
+from scaleml.search._adaptive import SuccessiveHalvingSearchCV, _check_aggressiveness
+from scaleml.search._base import BaseAdaptiveSearch, check_int
+from scaleml.search._driver import Driver, Group
+
+
+class HyperbandSearchCV(BaseAdaptiveSearch):
+    """Hyperband (dask-ml's ``HyperbandSearchCV``): successive halving in several brackets,
+    from "many models, judged early" to "few models, trained fully", all trained at once.
+
+    Args:
+        estimator: an estimator with ``partial_fit``.
+        parameters: parameter names to lists or distributions (sampled per bracket).
+        max_iter: the most ``partial_fit`` calls any model gets; sets the brackets.
+        aggressiveness: the culling factor of each bracket (> 1; 3 by default, 4 is more
+            aggressive).
+        patience: stop models on a plateau; True means ``max_iter // aggressiveness``.
+        tol: the improvement that counts for ``patience``.
+        test_size: share held out for scoring (ignored for a ``Dataset``).
+        random_state: seeds the sampling (bracket ``b`` uses ``seed + b``) and block orders.
+        scoring, verbose, prefix, predict_meta, predict_proba_meta, transform_meta: as in
+            :class:`~scaleml.search.IncrementalSearchCV`.
+
+    ``metadata`` describes the computation before ``fit`` and ``metadata_`` what ran; model
+    ids are ``"bracket={b}-{i}"`` and ``cv_results_`` has a ``bracket`` column. Unlike dask-ml,
+    all brackets share one train/test split, so their scores compare, and
+    ``rank_test_score`` ranks over all brackets.
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        parameters: dict[str, Any] | list[dict[str, Any]],
+        max_iter: int = 81,
+        aggressiveness: float = 3,
+        patience: bool | int = False,
+        tol: float | None = 1e-3,
+        test_size: float | None = None,
+        random_state: Any = None,
+        scoring: Any = None,
+        verbose: bool | float = False,
+        prefix: str = "",
+        predict_meta: Any = None,
+        predict_proba_meta: Any = None,
+        transform_meta: Any = None,
+    ) -> None:
+        self.estimator = estimator
+        self.parameters = parameters
+        self.max_iter = max_iter
+        self.aggressiveness = aggressiveness
+        self.patience = patience
+        self.tol = tol
+        self.test_size = test_size
+        self.random_state = random_state
+        self.scoring = scoring
+        self.verbose = verbose
+        self.prefix = prefix
+        self.predict_meta = predict_meta
+        self.predict_proba_meta = predict_proba_meta
+        self.transform_meta = transform_meta
+
+    def _check_params(self) -> None:
+        check_int("max_iter", self.max_iter, 1)
+        _check_aggressiveness(self.aggressiveness)
+        if not isinstance(self.patience, int) or (
+            not isinstance(self.patience, bool) and self.patience < 2
+        ):
+            raise ValueError(f"patience must be a bool or an int >= 2, got {self.patience!r}")
+        wanted = max(int(self.max_iter // self.aggressiveness), 1)
+        if self.patience is True and wanted < 2:
+            raise ValueError(
+                f"patience=True means max_iter // aggressiveness = {wanted} calls, which would "
+                "always detect a plateau; raise max_iter or pass an int patience >= 2"
+            )
+        tol_set = self.tol is not None and not np.isnan(self.tol)
+        if not isinstance(self.patience, bool) and self.patience < wanted and tol_set:
+            warnings.warn(
+                "The goal of `patience` is to stop training estimators that have already "
+                "converged *when few estimators remain*. Hyperband is already an (almost "
+                "optimal) adaptive scheme, and patience should be large to be a minimal layer "
+                f"on top of Hyperband. To clear this warning, set patience=True, patience >= "
+                f"{wanted}, or tol=None, instead of patience={self.patience}",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _brackets(self) -> dict[int, SuccessiveHalvingSearchCV]:
+        """One successive-halving search per bracket (their parameters, not run as such)."""
+        patience = _policies.hyperband_patience(self.patience, self.max_iter, self.aggressiveness)
+        seed_start = int(check_random_state(self.random_state).randint(2**31))
+        return {
+            b: SuccessiveHalvingSearchCV(
+                self.estimator,
+                self.parameters,
+                n_initial_parameters=n,
+                aggressiveness=self.aggressiveness,
+                max_iter=self.max_iter,
+                n_initial_iter=r,
+                patience=patience,
+                tol=self.tol,
+                test_size=self.test_size,
+                random_state=seed_start + b if b != 0 else self.random_state,
+                scoring=self.scoring,
+                verbose=self.verbose,
+                prefix=f"{self.prefix}, bracket={b}",
+            )
+            for b, (n, r) in _policies.hyperband_brackets(
+                self.max_iter, self.aggressiveness
+            ).items()
+        }
+
+    def _groups(self, seed: int) -> list[Group]:
+        self._shas = self._brackets()  # most adaptive bracket first
+        groups = []
+        for b, sha in self._shas.items():
+            params = ParameterSampler(
+                sha.parameters, sha.n_initial_parameters, random_state=sha.random_state
+            )
+            policy = partial(
+                _policies.decide,
+                adapt=sha._adapt(),
+                patience=int(sha.patience),
+                tol=sha.tol,
+                max_iter=sha.max_iter,
+            )
+            models = {f"bracket={b}-{i}": p for i, p in enumerate(params)}
+            groups.append(Group(models, policy, seed + b, extra={"bracket": b}))
+        return groups
+
+    def _set_results(self, driver: Driver, groups: list[Group], history: _history.History) -> Any:
+        per_model = history.by_model()
+        order = [k for g in groups for k in g.models]
+        self.cv_results_ = _history.cv_results(per_model, order, extra=["bracket"])
+        best_per_group = {}
+        for group in groups:
+            live = driver.live_states(group)
+            best = max(live, key=lambda k, g=group: g.info[k][-1]["score"])
+            best_per_group[best] = (group.info[best][-1]["score"], live[best])
+        best_id = max(best_per_group, key=lambda k: best_per_group[k][0])
+        self.best_index_ = order.index(best_id)
+        self.best_score_ = best_per_group[best_id][0]
+        self.best_params_ = self.cv_results_["params"][self.best_index_]
+        self.history_ = sorted(history.records, key=lambda r: r["elapsed_wall_time"])
+        self.model_history_ = per_model
+        sha_params = {b: _sha_params(sha) for b, sha in self._shas.items()}
+        self.metadata_ = _history.bracket_metadata(history.records, sorted(self._shas), sha_params)
+        return best_per_group[best_id][1]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The computation to be done: ``n_models``, ``partial_fit_calls`` and per-bracket
+        ``brackets`` (``bracket``, ``n_models``, ``partial_fit_calls``, ``decisions``,
+        ``SuccessiveHalvingSearchCV params``)."""
+        self._check_params()
+        brackets = _policies.hyperband_schedule(self.max_iter, self.aggressiveness)
+        shas = self._brackets()
+        for bracket in brackets:
+            bracket["SuccessiveHalvingSearchCV params"] = _sha_params(shas[bracket["bracket"]])
+        return {
+            "partial_fit_calls": sum(b["partial_fit_calls"] for b in brackets),
+            "n_models": sum(b["n_models"] for b in brackets),
+            "brackets": brackets,
+        }
+
+
+def _sha_params(sha: SuccessiveHalvingSearchCV) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in sha.get_params().items()
+        if "estimator_" not in k and k not in ("parameters", "estimator")
+    }

@@ -1,0 +1,271 @@
+"""The adaptive searches on a real two-worker cluster: call accounting against dask-ml's own
+decision functions, dask-ml's fitted attributes, reproducibility, inputs, hooks."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+from dask_ml.model_selection import InverseDecaySearchCV as DaskInverseDecay
+from dask_ml.model_selection import SuccessiveHalvingSearchCV as DaskHalving
+from dask_ml.model_selection._hyperband import HyperbandSearchCV as DaskHyperband
+from dask_ml.model_selection._incremental import BaseIncrementalSearchCV
+from distributed import Client
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import SGDClassifier
+
+from scaleml.data import Dataset
+from scaleml.search import (
+    HyperbandSearchCV,
+    IncrementalSearchCV,
+    InverseDecaySearchCV,
+    SearchSummary,
+    SuccessiveHalvingSearchCV,
+    observe,
+)
+from tests.search.conftest import PARAMS
+from tests.search.test_policies import simulate
+
+MODEL = SGDClassifier(tol=1e-3, penalty="elasticnet", random_state=0)
+TIMING = {"partial_fit_time", "score_time", "elapsed_wall_time"}
+
+
+def dask_ml_cv_keys() -> set[str]:
+    """The cv_results_ keys dask-ml builds, read from its source."""
+    source = inspect.getsource(BaseIncrementalSearchCV._get_cv_results)
+    return set(re.findall(r'"(\w+)":', source)) | {"rank_test_score"}
+
+
+def replay(dask_search: Any, search: Any, ids: list[Any] | None = None) -> dict[Any, int]:
+    """Final calls per model when dask-ml's decision function sees the scores we recorded."""
+    history = search.model_history_
+    ids = list(history) if ids is None else ids
+    scores = {(k, r["partial_fit_calls"]): r["score"] for k in ids for r in history[k]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rounds = simulate(
+            dask_search._additional_calls, len(ids), lambda k, c: scores[(k, c)], ids=ids
+        )
+    calls = dict.fromkeys(ids, 1)
+    for decision in rounds:
+        for k, v in decision.items():
+            calls[k] += v
+    return calls
+
+
+def final_calls(search: Any) -> dict[Any, int]:
+    return {k: v[-1]["partial_fit_calls"] for k, v in search.model_history_.items()}
+
+
+def test_incremental_search_trains_every_model_to_max_iter(
+    client: Client, small_xy: tuple[Any, Any]
+) -> None:
+    X, y = small_xy
+    search = IncrementalSearchCV(
+        MODEL, PARAMS, n_initial_parameters=6, max_iter=8, random_state=0, decay_rate=None
+    )
+    assert search.fit(X, y, classes=[0, 1]) is search
+
+    results = search.cv_results_
+    assert set(results) == dask_ml_cv_keys() | {f"param_{p}" for p in PARAMS}
+    assert list(results["model_id"]) == list(range(6))
+    assert list(results["partial_fit_calls"]) == [8] * 6
+    assert len(search.history_) == 6 * 8
+    assert set(search.model_history_) == set(range(6))
+    assert search.best_score_ == results["test_score"].max()
+    assert results["test_score"][search.best_index_] == search.best_score_
+    assert results["rank_test_score"][search.best_index_] == 1
+    assert search.best_params_ == results["params"][search.best_index_]
+    assert search.best_estimator_.get_params()["alpha"] == search.best_params_["alpha"]
+    assert search.best_score_ > results["test_score"].min() + 0.05
+    assert (search.n_splits_, search.multimetric_) == (1, False)
+    assert 0.5 < search.score(X, y) <= 1.0
+
+    predictions = search.predict(X)
+    assert predictions.shape == (X.shape[0],)
+    assert set(np.unique(predictions.compute())) <= {0, 1}
+    assert search.decision_function(X[:100]).compute().shape == (100,)
+    assert search.predict(X[:5].compute()).shape == (5,)
+
+
+def test_random_state_makes_two_runs_identical(client: Client, small_xy: tuple) -> None:
+    X, y = small_xy
+
+    def run() -> dict[Any, list[dict[str, Any]]]:
+        search = SuccessiveHalvingSearchCV(
+            MODEL, PARAMS, n_initial_parameters=6, n_initial_iter=1, random_state=7
+        )
+        search.fit(X, y, classes=[0, 1])
+        return {
+            k: [{f: v for f, v in r.items() if f not in TIMING} for r in records]
+            for k, records in search.model_history_.items()
+        }
+
+    first, second = run(), run()
+    assert first == second
+    scores = [records[-1]["score"] for records in first.values()]
+    assert len(set(scores)) > 1
+
+
+def test_successive_halving_follows_dask_ml_and_its_metadata(
+    client: Client, small_xy: tuple
+) -> None:
+    X, y = small_xy
+    kwargs = dict(n_initial_parameters=9, n_initial_iter=1, aggressiveness=3, random_state=2)
+    search = SuccessiveHalvingSearchCV(MODEL, PARAMS, **kwargs)
+    search.fit(X, y, classes=[0, 1])
+
+    assert (
+        search.metadata_
+        == search.metadata
+        == {
+            "partial_fit_calls": 9 * 1 + 3 * 2 + 1 * 6,
+            "n_models": 9,
+            "max_iter": 9,
+        }
+    )
+    assert final_calls(search) == replay(DaskHalving(MODEL, {}, **kwargs), search)
+    # Models stopped early receive no call after they were dropped.
+    calls = final_calls(search)
+    for model_id, records in search.model_history_.items():
+        later = [
+            r["elapsed_wall_time"]
+            for r in search.history_
+            if r["partial_fit_calls"] > calls[model_id]
+        ]
+        if later:
+            assert records[-1]["elapsed_wall_time"] < min(later)
+    survivors = [k for k, c in calls.items() if c == max(calls.values())]
+    assert search.best_index_ in survivors
+    assert search.best_score_ == max(search.model_history_[k][-1]["score"] for k in survivors)
+
+
+def test_inverse_decay_follows_dask_ml(client: Client, small_xy: tuple) -> None:
+    X, y = small_xy
+    kwargs = dict(n_initial_parameters=30, decay_rate=1.0, max_iter=20, random_state=4)
+    search = InverseDecaySearchCV(MODEL, PARAMS, **kwargs)
+    search.fit(X, y, classes=[0, 1])
+    assert final_calls(search) == replay(DaskInverseDecay(MODEL, {}, **kwargs), search)
+    assert len(set(final_calls(search).values())) > 1, "some models were dropped early"
+
+
+def test_hyperband_runs_what_its_metadata_says(client: Client, small_xy: tuple) -> None:
+    X, y = small_xy
+    search = HyperbandSearchCV(MODEL, PARAMS, max_iter=9, aggressiveness=3, random_state=0)
+    planned = search.metadata
+    search.fit(X, y, classes=[0, 1])
+
+    assert search.metadata_ == planned
+    assert planned["n_models"] == len(search.cv_results_["model_id"]) == 9 + 5 + 3
+    assert set(search.cv_results_) == dask_ml_cv_keys() | {"bracket"} | {
+        f"param_{p}" for p in PARAMS
+    }
+    for bracket in planned["brackets"]:
+        ids = [k for k in search.model_history_ if k.startswith(f"bracket={bracket['bracket']}-")]
+        dask_sha = DaskHalving(MODEL, {}, **bracket["SuccessiveHalvingSearchCV params"])
+        assert {k: final_calls(search)[k] for k in ids} == replay(dask_sha, search, ids)
+    best_id = search.cv_results_["model_id"][search.best_index_]
+    assert search.model_history_[best_id][-1]["score"] == search.best_score_
+    assert search.best_score_ > search.cv_results_["test_score"].min() + 0.05
+    times = [r["elapsed_wall_time"] for r in search.history_]
+    assert times == sorted(times)
+    assert DaskHyperband(MODEL, PARAMS, max_iter=9, random_state=0).metadata == planned
+
+
+def test_patience_stops_models_that_stopped_improving(client: Client, small_xy: tuple) -> None:
+    X, y = small_xy
+    search = IncrementalSearchCV(
+        MODEL,
+        PARAMS,
+        n_initial_parameters=4,
+        max_iter=30,
+        patience=3,
+        tol=0.2,
+        random_state=0,
+        decay_rate=None,
+    )
+    summaries: list[SearchSummary] = []
+    observe(search, on_end=summaries.append)
+    search.fit(X, y, classes=[0, 1])
+    assert max(final_calls(search).values()) < 30
+    assert summaries[0].partial_fit_calls == sum(final_calls(search).values())
+
+
+def test_observe_sees_every_record_and_the_summary(client: Client, small_xy: tuple) -> None:
+    X, y = small_xy
+    search = SuccessiveHalvingSearchCV(
+        MODEL, PARAMS, n_initial_parameters=6, n_initial_iter=2, random_state=1
+    )
+    starts: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    ends: list[SearchSummary] = []
+    assert observe(search, on_start=starts.append, on_record=records.append, on_end=ends.append)
+    assert "_scaleml_observers" not in search.get_params()
+    search.fit(X, y, classes=[0, 1])
+
+    assert [s["n_models"] for s in starts] == [6]
+    assert records == search.history_
+    assert all(r["restarted"] is False for r in records)
+    [summary] = ends
+    assert summary.best_model_id == search.best_index_
+    assert summary.best_score == search.best_score_
+    assert summary.final_calls == final_calls(search)
+    most = max(summary.final_calls.values())
+    assert summary.stopped_early == {k: c < most for k, c in summary.final_calls.items()}
+    assert sum(summary.stopped_early.values()) >= 4
+
+
+def test_dask_dataframe_input(client: Client, small_xy: tuple) -> None:
+    import dask.dataframe as dd
+
+    X, y = small_xy
+    frame, target = dd.from_dask_array(X), dd.from_dask_array(y)
+    search = IncrementalSearchCV(
+        MODEL, PARAMS, n_initial_parameters=3, max_iter=3, random_state=0, decay_rate=None
+    )
+    search.fit(frame, target)  # classes are found from y when not given
+    assert list(search.cv_results_["partial_fit_calls"]) == [3, 3, 3]
+    assert 0.5 < search.best_score_ <= 1.0
+    assert search.predict(frame).compute().shape == (16_000,)
+
+
+def test_dataset_input(client: Client, classification: Dataset) -> None:
+    search = SuccessiveHalvingSearchCV(
+        MODEL, PARAMS, n_initial_parameters=4, n_initial_iter=1, aggressiveness=2, random_state=0
+    )
+    search.fit(classification)
+    assert search.metadata_ == search.metadata
+    assert 0.5 < search.best_score_ <= 1.0
+    assert search.predict(classification.read_xy(0)[0]).shape == (6_000,)
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        (IncrementalSearchCV(MODEL, PARAMS, max_iter=0), "max_iter must be an int >= 1"),
+        (IncrementalSearchCV(MODEL, PARAMS, patience=1), "patience must be False or an int"),
+        (IncrementalSearchCV(MODEL, PARAMS, test_size=1.5), "test_size must be"),
+        (IncrementalSearchCV(MODEL, PARAMS, fits_per_score=0), "fits_per_score must be"),
+        (SuccessiveHalvingSearchCV(MODEL, PARAMS), "n_initial_iter must be an int >= 1, got None"),
+        (HyperbandSearchCV(MODEL, PARAMS, aggressiveness=1), "aggressiveness must be a number > 1"),
+        (InverseDecaySearchCV(MODEL, PARAMS, decay_rate=-1), "decay_rate must be a number >= 0"),
+        (IncrementalSearchCV(object(), PARAMS), "estimator must have a partial_fit method"),
+    ],
+)
+def test_bad_parameters_fail_before_any_work(
+    client: Client, small_xy: tuple, search: Any, message: str
+) -> None:
+    X, y = small_xy
+    before = len(client.who_has())
+    with pytest.raises(ValueError, match=re.escape(message)):
+        search.fit(X, y, classes=[0, 1])
+    assert len(client.who_has()) == before
+
+
+def test_predict_before_fit_raises_not_fitted() -> None:
+    with pytest.raises(NotFittedError):
+        IncrementalSearchCV(MODEL, PARAMS).predict(np.zeros((2, 10)))

@@ -1,0 +1,89 @@
+"""A worker process dies in the middle of a search: the search completes, with the same
+results as an undisturbed run, and the records of the models that were hit say so."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dask_ml.datasets import make_classification
+from distributed import Client, LocalCluster
+from sklearn.linear_model import SGDClassifier
+
+from scaleml.search import IncrementalSearchCV, observe
+from tests.search.conftest import PARAMS
+
+TIMING = {"partial_fit_time", "score_time", "elapsed_wall_time", "restarted"}
+
+
+@pytest.fixture(scope="module")
+def own_client() -> Iterator[Client]:
+    """A cluster of its own (a worker of it is killed); its nanny restarts the worker."""
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+async def die() -> None:
+    """Run on a worker with ``Client.run(..., wait=False)``: ends its process at once."""
+    os._exit(1)
+
+
+def search() -> IncrementalSearchCV:
+    model = SGDClassifier(tol=1e-3, penalty="elasticnet", random_state=0)
+    return IncrementalSearchCV(
+        model, PARAMS, n_initial_parameters=4, max_iter=25, random_state=0, decay_rate=None
+    )
+
+
+def without_timing(history: dict[Any, list[dict[str, Any]]]) -> dict[Any, list[dict]]:
+    return {
+        k: [{f: v for f, v in r.items() if f not in TIMING} for r in records]
+        for k, records in history.items()
+    }
+
+
+@pytest.mark.slow
+def test_search_survives_a_worker_killed_mid_search(own_client: Client) -> None:
+    X, y = make_classification(
+        n_samples=20_000, n_features=10, n_informative=5, chunks=2_000, random_state=3
+    )
+    undisturbed = search().fit(X, y, classes=[0, 1])
+
+    killed: list[str] = []
+
+    def kill_busiest_worker(record: dict[str, Any]) -> None:
+        if killed or len(seen) < 30:
+            seen.append(record)
+            return
+        # The worker holding the most model states (keys of partial_fit tasks).
+        holders = Counter(
+            worker
+            for key, workers in own_client.who_has().items()
+            if str(key).startswith("partial_fit-")
+            for worker in workers
+        )
+        victim = holders.most_common(1)[0][0]
+        own_client.run(die, workers=[victim], wait=False)
+        killed.append(victim)
+
+    seen: list[dict[str, Any]] = []
+    disturbed = observe(search(), on_record=kill_busiest_worker)
+    disturbed.fit(X, y, classes=[0, 1])
+
+    assert killed, "a worker was killed during the search"
+    assert list(disturbed.cv_results_["partial_fit_calls"]) == [25] * 4
+    for records in disturbed.model_history_.values():
+        assert [r["partial_fit_calls"] for r in records] == list(range(1, 26))
+    restarted = {r["model_id"] for r in disturbed.history_ if r["restarted"]}
+    assert restarted, "the models whose state was lost are marked restarted"
+    # Recomputed from lineage, the lost models continued exactly where they were.
+    assert without_timing(disturbed.model_history_) == without_timing(undisturbed.model_history_)
+    assert disturbed.best_score_ == undisturbed.best_score_
