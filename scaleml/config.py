@@ -57,6 +57,28 @@ class Settings(BaseSettings):
         description="Training blocks loaded ahead of the partial_fit that consumes them.",
     )
 
+    # -- gateway (scaleml serve) ----------------------------------------------------------
+    gateway_host: str = Field(default="127.0.0.1", description="Address the gateway binds.")
+    gateway_port: int = Field(default=8000, ge=0, le=65535, description="Gateway HTTP port.")
+    gateway_token: str | None = Field(
+        default=None,
+        description="Bearer token the gateway requires (health endpoints exempt); unset: none.",
+    )
+    # -- end gateway ------------------------------------------------------------------------
+
+    # -- coordinator (scaleml coordinator, scaleml jobs) ------------------------------------
+    coordinator_url: str = Field(
+        default="http://127.0.0.1:8800", description="Where clients and the CLI reach it."
+    )
+    coordinator_db: str = Field(
+        default="sqlite:///scaleml-coordinator.db",
+        description="SQLAlchemy URL of the job store (SQLite file or PostgreSQL).",
+    )
+    coordinator_token: str | None = Field(
+        default=None, description="Bearer token the coordinator requires; unset: none."
+    )
+    # -- end coordinator --------------------------------------------------------------------
+
     @field_validator("worker_memory_limit")
     @classmethod
     def _check_memory_limit(cls, value: str) -> str:
@@ -71,7 +93,14 @@ class Settings(BaseSettings):
                 ) from exc
         return value
 
-    @field_validator("scheduler", "mlflow_tracking_uri", "dashboard_address", mode="before")
+    @field_validator(
+        "scheduler",
+        "mlflow_tracking_uri",
+        "dashboard_address",
+        "gateway_token",
+        "coordinator_token",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

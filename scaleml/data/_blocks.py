@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import fsspec
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 
@@ -33,9 +34,12 @@ class ParquetBlock:
     storage_options: dict[str, Any] = field(default_factory=dict)
 
     def read(self, columns: list[str]) -> pd.DataFrame:
+        return self.read_table(columns).to_pandas()
+
+    def read_table(self, columns: list[str]) -> pa.Table:
+        """Read this block's ``columns`` as an Arrow table."""
         with fsspec.open(self.path, "rb", **self.storage_options) as handle:
-            table = pq.ParquetFile(handle).read_row_groups(list(self.row_groups), columns=columns)
-        return table.to_pandas()
+            return pq.ParquetFile(handle).read_row_groups(list(self.row_groups), columns=columns)
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ def to_xy(
     frame: pd.DataFrame, features: list[str], target: str | None, dtype: np.dtype
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Split a block's frame into a feature matrix of ``dtype`` and the target vector."""
-    x = frame[features].to_numpy(dtype=dtype)
+    x = np.ascontiguousarray(frame[features].to_numpy(dtype=dtype))
     y = None if target is None else frame[target].to_numpy()
     return x, y
 
@@ -62,8 +66,16 @@ def to_xy(
 def read_xy(
     block: Block, features: list[str], target: str | None, dtype: np.dtype
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read one block as ``(X, y)`` NumPy arrays."""
+    """Read one block as ``(X, y)`` NumPy arrays; ``X`` is C-contiguous, as estimators want."""
     columns = [*features, target] if target is not None else list(features)
+    if isinstance(block, ParquetBlock):
+        # Arrow columns straight into one matrix: no DataFrame, one copy of the block.
+        table = block.read_table(columns)
+        x = np.empty((table.num_rows, len(features)), dtype=dtype)
+        for position, name in enumerate(features):
+            x[:, position] = table.column(name).to_numpy(zero_copy_only=False)
+        y = None if target is None else table.column(target).to_numpy(zero_copy_only=False)
+        return x, y
     return to_xy(block.read(columns), features, target, dtype)
 
 

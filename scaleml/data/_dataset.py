@@ -112,7 +112,7 @@ class Dataset:
     @cached_property
     def fingerprint(self) -> str:
         """A SHA-256 over the files' names, sizes and modification stamps, and the columns."""
-        fs, _, _ = fsspec.get_fs_token_paths(self.paths[0], storage_options=self.storage_options)
+        fs, _ = fsspec.core.url_to_fs(self.paths[0], **self.storage_options)
         digest = hashlib.sha256()
         for path in self.paths:
             info = fs.info(path)
@@ -142,12 +142,14 @@ class Dataset:
         """The first ``n_rows`` feature rows, for model signatures and examples."""
         return self.blocks[0].read(self.features).head(n_rows).reset_index(drop=True)
 
-    def classes(self) -> np.ndarray:
-        """The sorted distinct target values (one pass over the target column only)."""
+    def classes(self, client: Any = None) -> np.ndarray:
+        """The sorted distinct target values (one pass over the target column only), computed
+        on ``client``'s cluster when given, else with Dask's default scheduler."""
         if self.target is None:
             raise DatasetError("the dataset has no target column, so it has no classes")
-        values = self._frame[self.target].dropna().unique(split_out=1).compute()
-        return np.sort(np.asarray(values))
+        values = self._frame[self.target].dropna().unique(split_out=1)
+        found = client.compute(values).result() if client is not None else values.compute()
+        return np.sort(np.asarray(found))
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able description: source, files, format, columns, schema, blocks, rows."""
@@ -227,7 +229,8 @@ def _expand_paths(path: str | list[str], storage_options: dict[str, Any]) -> lis
         raise DatasetError("no dataset path given")
     files: list[str] = []
     for source in sources:
-        fs, _, matches = fsspec.get_fs_token_paths(source, storage_options=storage_options)
+        fs, stripped = fsspec.core.url_to_fs(source, **storage_options)
+        matches = fs.glob(stripped) if any(c in stripped for c in "*?[") else [stripped]
         if not matches or not all(fs.exists(m) for m in matches):
             raise DatasetError(f"no such file or directory: {source}")
         for match in matches:

@@ -42,7 +42,8 @@ def train_and_log(
     user_callback = train_options.pop("on_epoch_end", None)
     with tracker.run(run_name or f"train-{type(estimator).__name__}") as run:
         run.log_params({"estimator": class_path(estimator), **estimator.get_params(deep=False)})
-        run.log_params({f"train.{k}": v for k, v in train_options.items() if k != "client"})
+        options = {k: v for k, v in train_options.items() if k != "client" and not callable(v)}
+        run.log_params({f"train.{k}": v for k, v in options.items()})
         run.log_dataset(dataset)
 
         def log_epoch(report: EpochReport) -> None:

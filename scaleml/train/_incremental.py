@@ -12,12 +12,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from distributed import Client, Future, get_client, wait
 
-from scaleml.data import Dataset
 from scaleml.errors import TrainingError
 from scaleml.estimators import is_incremental
 from scaleml.train._scoring import (
@@ -29,6 +28,9 @@ from scaleml.train._scoring import (
     metrics_from_statistics,
 )
 from scaleml.train._tasks import BlockColumns, ModelState, load_block, partial_fit, score_block
+
+if TYPE_CHECKING:
+    from scaleml.data import Dataset
 
 _FIT_PRIORITY = 10  # a worker with a fit and a read queued runs the fit first
 
@@ -115,7 +117,7 @@ def train_incremental(
     client = client or _current_client()
     kind = estimator_kind(estimator)
     if kind == "classifier" and classes is None and not hasattr(estimator, "classes_"):
-        classes = dataset.classes()
+        classes = dataset.classes(client)
     class_array = None if classes is None else np.asarray(classes)
     columns = BlockColumns(dataset.features, dataset.target, dataset.feature_dtype)
     driver = _Driver(client, dataset, columns, class_array, prefetch, on_block_done, epochs)

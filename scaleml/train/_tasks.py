@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from scaleml.data import Block, read_xy
+from scaleml.data._blocks import Block, read_xy
 from scaleml.train._scoring import block_statistics
 
 

@@ -260,10 +260,11 @@ def test_bad_parameters_fail_before_any_work(
     client: Client, small_xy: tuple, search: Any, message: str
 ) -> None:
     X, y = small_xy
-    before = len(client.who_has())
+    before = set(client.who_has())
     with pytest.raises(ValueError, match=re.escape(message)):
         search.fit(X, y, classes=[0, 1])
-    assert len(client.who_has()) == before
+    # Keys of earlier tests may be released meanwhile; none may be added.
+    assert set(client.who_has()) <= before
 
 
 def test_predict_before_fit_raises_not_fitted() -> None:

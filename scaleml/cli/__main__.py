@@ -1,0 +1,7 @@
+"""``python -m scaleml.cli``."""
+
+import sys
+
+from scaleml.cli import main
+
+sys.exit(main())

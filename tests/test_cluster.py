@@ -1,0 +1,42 @@
+import os
+
+from distributed import LocalCluster
+
+from scaleml.cluster import connect
+from scaleml.config import Settings
+
+
+def test_without_a_scheduler_a_local_cluster_of_processes_is_started(tmp_path) -> None:
+    lines: list[str] = []
+    settings = Settings(
+        n_workers=2,
+        worker_memory_limit="700MiB",
+        dashboard_address=":0",
+        cache_dir=tmp_path / "cache",
+    )
+    with connect(settings, announce=lines.append) as client:
+        workers = client.scheduler_info()["workers"]
+        assert len(workers) == 2
+        assert {w["nthreads"] for w in workers.values()} == {1}
+        assert {w["memory_limit"] for w in workers.values()} == {700 * 2**20}
+        worker_pids = set(client.run(os.getpid).values())
+        assert os.getpid() not in worker_pids and len(worker_pids) == 2
+        assert client.submit(sum, [1, 2, 3]).result() == 6
+        address = client.scheduler.address
+    assert len(lines) == 1 and lines[0].startswith("Dask dashboard: http")
+    assert "/status" in lines[0]
+    # The local cluster is gone once the block exits.
+    assert client.status == "closed"
+    assert address.startswith("tcp://127.0.0.1")
+
+
+def test_with_a_scheduler_address_the_client_joins_that_cluster(cluster: LocalCluster) -> None:
+    lines: list[str] = []
+    settings = Settings(scheduler=cluster.scheduler_address)
+    with connect(settings, announce=lines.append) as client:
+        assert client.scheduler.address == cluster.scheduler_address
+        assert client.submit(pow, 2, 10).result() == 1024
+    assert cluster.scheduler_address in lines[0]
+    # Connecting to someone else's cluster must not shut it down.
+    assert cluster.status.name == "running"
+    assert len(cluster.scheduler_info["workers"]) == 2
