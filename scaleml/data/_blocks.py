@@ -54,6 +54,14 @@ class DaskPartitionBlock:
         return frame[columns]
 
 
+def distinct_values(block: Block, column: str) -> np.ndarray:
+    """The distinct non-null values of one ``column`` of ``block`` (only that column is read)."""
+    if isinstance(block, ParquetBlock):
+        values = block.read_table([column]).column(0).drop_null().unique()
+        return values.to_numpy(zero_copy_only=False)
+    return block.read([column])[column].dropna().unique()
+
+
 def to_xy(
     frame: pd.DataFrame, features: list[str], target: str | None, dtype: np.dtype
 ) -> tuple[np.ndarray, np.ndarray | None]:

@@ -14,7 +14,13 @@ import fsspec
 import numpy as np
 import pandas as pd
 
-from scaleml.data._blocks import Block, DaskPartitionBlock, parquet_blocks, read_xy
+from scaleml.data._blocks import (
+    Block,
+    DaskPartitionBlock,
+    distinct_values,
+    parquet_blocks,
+    read_xy,
+)
 from scaleml.errors import DatasetError
 
 Format = Literal["parquet", "csv"]
@@ -143,13 +149,20 @@ class Dataset:
         return self.blocks[0].read(self.features).head(n_rows).reset_index(drop=True)
 
     def classes(self, client: Any = None) -> np.ndarray:
-        """The sorted distinct target values (one pass over the target column only), computed
-        on ``client``'s cluster when given, else with Dask's default scheduler."""
+        """The sorted distinct target values, from one pass over the target column only.
+
+        With a ``client``, each block's values are found by a task on the cluster (the
+        workers read only the target column, with pyarrow); else in this process.
+        """
         if self.target is None:
             raise DatasetError("the dataset has no target column, so it has no classes")
-        values = self._frame[self.target].dropna().unique(split_out=1)
-        found = client.compute(values).result() if client is not None else values.compute()
-        return np.sort(np.asarray(found))
+        if client is not None:
+            parts = client.gather(
+                client.map(distinct_values, self.blocks, column=self.target, pure=False)
+            )
+        else:
+            parts = [distinct_values(block, self.target) for block in self.blocks]
+        return np.unique(np.concatenate(parts))
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able description: source, files, format, columns, schema, blocks, rows."""
