@@ -77,6 +77,21 @@ class Settings(BaseSettings):
     coordinator_token: str | None = Field(
         default=None, description="Bearer token the coordinator requires; unset: none."
     )
+    coordinator_host: str = Field(default="127.0.0.1", description="Address the coordinator binds.")
+    coordinator_port: int = Field(
+        default=8800, ge=0, le=65535, description="Coordinator HTTP port."
+    )
+    coordinator_max_running_jobs: int = Field(
+        default=2, ge=1, le=1000, description="Jobs one coordinator runs at once; the rest queue."
+    )
+    coordinator_heartbeat_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Seconds between a coordinator's heartbeats on its running jobs (and its "
+        "polls for queued jobs and cancel requests). A RUNNING job whose holder missed three "
+        "heartbeats is FAILED with 'coordinator restarted'.",
+    )
     # -- end coordinator --------------------------------------------------------------------
 
     @field_validator("worker_memory_limit")

@@ -1,0 +1,1 @@
+"""One router per resource: jobs (with their events) and health."""

@@ -1,0 +1,55 @@
+"""``/jobs/{id}/events``: a job's events as server-sent events, streamed while it runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.concurrency import run_in_threadpool
+
+from scaleml.coordinator.api.deps import JobDep, StoreDep, require_token
+from scaleml.coordinator.api.models import EventOut
+from scaleml.coordinator.store import TERMINAL_STATES
+
+router = APIRouter(prefix="/jobs", tags=["events"], dependencies=[Depends(require_token)])
+
+_POLL_S = 0.25
+
+
+@router.get("/{job_id}/events", response_class=EventSourceResponse, response_model=EventOut)
+async def job_events(
+    job: JobDep,
+    store: StoreDep,
+    after: Annotated[int, Query(ge=0, le=2**62, description="Only events after this id.")] = 0,
+    follow: Annotated[
+        bool, Query(description="Keep streaming until the job ends (false: what exists now).")
+    ] = True,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+) -> AsyncIterator[ServerSentEvent]:
+    """Stream the job's events (``state``, ``progress``, ``cancel_requested``) as they are
+    stored, each with its id (reconnect with ``Last-Event-ID`` to resume); the stream ends
+    when the job has ended and every event was sent."""
+    cursor = max(after, _event_id(last_event_id))
+    while True:
+        current = await run_in_threadpool(store.get, job.id)
+        ended = current is None or current.state in TERMINAL_STATES
+        events = await run_in_threadpool(store.events, job.id, cursor)
+        for event in events:
+            cursor = event.id
+            out = EventOut.of(event)
+            yield ServerSentEvent(data=out, event=event.type, id=str(event.id))
+        if events:
+            continue
+        if ended or not follow:
+            return
+        await asyncio.sleep(_POLL_S)
+
+
+def _event_id(header: str | None) -> int:
+    try:
+        return max(int(header or 0), 0)
+    except ValueError:
+        return 0

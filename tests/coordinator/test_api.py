@@ -1,0 +1,298 @@
+"""The coordinator's API on a real uvicorn server, a real LocalCluster, MLflow and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from distributed import Client, LocalCluster
+from mlflow import MlflowClient
+
+from scaleml.coordinator import create_app
+from tests.coordinator.conftest import (
+    TOKEN,
+    ThreadServer,
+    coordinator_settings,
+    http,
+    train_spec,
+    wait_for,
+)
+
+_JOB_TASK_PREFIXES = ("partial_fit", "load_block", "score_block", "rows-", "ModelState")
+
+
+@pytest.fixture(scope="module")
+def server(
+    cluster: LocalCluster,
+    mlflow_uri: str,
+    pg_database: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ThreadServer]:
+    """One coordinator (max 1 running job, heartbeat 0.5 s, token) for the module."""
+    settings = coordinator_settings(
+        cluster, mlflow_uri, pg_database("api"), tmp_path_factory.mktemp("coordinator")
+    )
+    with ThreadServer(create_app(settings)) as running:
+        running.settings = settings  # type: ignore[attr-defined]
+        yield running
+
+
+@pytest.fixture
+def api(server: ThreadServer) -> Iterator[httpx.Client]:
+    with http(server.url) as client:
+        yield client
+
+
+def _job(api: httpx.Client, job_id: str) -> dict[str, Any]:
+    response = api.get(f"/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _ended(api: httpx.Client, job_id: str) -> dict[str, Any] | None:
+    job = _job(api, job_id)
+    return job if job["state"] in ("SUCCEEDED", "FAILED", "CANCELLED") else None
+
+
+def test_health_is_ready_and_needs_no_token(server: ThreadServer) -> None:
+    with http(server.url, token=None) as anonymous:
+        body = wait_for(lambda: anonymous.get("/health").status_code == 200, 60, what="ready")
+        assert body
+        health = anonymous.get("/health").json()
+    assert health["status"] == "ok" and health["database"] and health["dask"]
+    assert health["max_running_jobs"] == 1
+
+
+def test_requests_without_the_token_get_401(server: ThreadServer, jobs_data: Path) -> None:
+    with http(server.url, token=None) as anonymous, http(server.url, token="wrong") as wrong:
+        for client in (anonymous, wrong):
+            for response in (
+                client.get("/jobs"),
+                client.post("/jobs", json=train_spec(jobs_data)),
+                client.get("/jobs/abc"),
+                client.post("/jobs/abc/cancel"),
+                client.get("/jobs/abc/events"),
+            ):
+                assert response.status_code == 401, response.text
+                assert "bearer token" in response.json()["detail"]
+                assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_invalid_spec_gets_422_naming_the_field(api: httpx.Client, jobs_data: Path) -> None:
+    response = api.post("/jobs", json=train_spec(jobs_data, epochs=0))
+    assert response.status_code == 422
+    errors = response.json()["detail"]
+    assert [e["loc"][-1] for e in errors] == ["epochs"]
+    assert "greater than or equal to 1" in errors[0]["msg"]
+
+    bad_space = {**train_spec(jobs_data), "kind": "search", "space": {"alpha": []}}
+    del bad_space["epochs"]
+    errors = api.post("/jobs", json=bad_space).json()["detail"]
+    assert errors[0]["loc"][-1] == "space" and "'alpha'" in errors[0]["msg"]
+
+    no_dataset = train_spec(jobs_data)
+    del no_dataset["dataset"]
+    errors = api.post("/jobs", json=no_dataset).json()["detail"]
+    assert errors[0]["loc"][-1] == "dataset" and errors[0]["type"] == "missing"
+
+    assert api.get("/jobs", params={"state": "SLEEPING"}).status_code == 422
+
+
+def test_estimator_not_on_the_allow_list_gets_422_naming_it(
+    api: httpx.Client, jobs_data: Path
+) -> None:
+    spec = train_spec(jobs_data)
+    spec["estimator"] = {"estimator": "os.system", "params": {}}
+    response = api.post("/jobs", json=spec)
+    assert response.status_code == 422
+    error = response.json()["detail"][0]
+    assert error["loc"][-1] == "estimator"
+    assert "'os.system' is not on the allow-list" in error["msg"]
+
+    spec["estimator"] = {"estimator": "LogisticRegression", "params": {}}  # no partial_fit
+    error = api.post("/jobs", json=spec).json()["detail"][0]
+    assert "has no partial_fit" in error["msg"]
+    assert api.get("/jobs", params={"limit": 500}).json()["total"] == _count(api)
+
+
+def _count(api: httpx.Client) -> int:
+    return len(api.get("/jobs", params={"limit": 500}).json()["items"])
+
+
+def test_unknown_job_gets_404(api: httpx.Client) -> None:
+    for response in (
+        api.get("/jobs/nope"),
+        api.post("/jobs/nope/cancel"),
+        api.get("/jobs/nope/events"),
+    ):
+        assert response.status_code == 404
+        assert "no job with id 'nope'" in response.json()["detail"]
+
+
+def test_train_job_streams_progress_events_while_it_runs(
+    api: httpx.Client, jobs_data: Path, server: ThreadServer
+) -> None:
+    response = api.post("/jobs", json=train_spec(jobs_data, epochs=40, scoring="accuracy"))
+    assert response.status_code == 201, response.text
+    job_id = response.json()["id"]
+    assert response.headers["location"] == f"/jobs/{job_id}"
+    assert response.json()["state"] == "QUEUED"
+
+    seen: list[tuple[str, dict[str, Any], str]] = []  # (event type, data, job state then)
+    with api.stream("GET", f"/jobs/{job_id}/events", timeout=120) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        for line in stream.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[6:])
+            state_now = _job(api, job_id)["state"] if event["type"] == "progress" else ""
+            seen.append((event["type"], event["data"], state_now))
+    states = [data["state"] for kind, data, _ in seen if kind == "state"]
+    assert states == ["QUEUED", "RUNNING", "SUCCEEDED"]
+    progress = [(data, now) for kind, data, now in seen if kind == "progress"]
+    assert len(progress) >= 3
+    # Progress arrived while the job ran, rising towards 1.
+    assert any(now == "RUNNING" and 0 < (data["progress"] or 0) < 1 for data, now in progress)
+    fractions = [data["progress"] for data, _ in progress if data["progress"] is not None]
+    assert fractions == sorted(fractions)
+
+    job = _job(api, job_id)
+    assert job["state"] == "SUCCEEDED" and job["progress"] == 1.0
+    assert job["result"]["scoring"] == "accuracy"
+    assert 0.5 < job["best_score"] <= 1.0
+    assert job["model_uri"] and job["mlflow_run_id"] == job["result"]["run_id"]
+    run = MlflowClient(server.settings.mlflow_tracking_uri).get_run(job["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["scaleml.job_id"] == job_id
+    assert job["started_at"] <= job["finished_at"]
+
+    # Reading the events of an ended job replays them and ends.
+    replay = api.get(f"/jobs/{job_id}/events", params={"follow": "false"}).text
+    assert replay.count("event: state") == 3
+
+
+def test_concurrency_limit_and_cancel_of_queued_and_running_jobs(
+    api: httpx.Client, jobs_data: Path, server: ThreadServer, client: Client
+) -> None:
+    long = train_spec(jobs_data, epochs=100_000)
+    first = api.post("/jobs", json=long).json()["id"]
+    second = api.post("/jobs", json=long).json()["id"]
+    wait_for(lambda: (_job(api, first)["progress"] or 0) > 0, 60, what="first job progress")
+    # One job at a time: the second stays queued while the first runs.
+    time.sleep(1.5)  # three heartbeats
+    assert _job(api, second)["state"] == "QUEUED"
+    running = api.get("/jobs", params={"state": "RUNNING"}).json()
+    assert [job["id"] for job in running["items"]] == [first]
+
+    cancelled = api.post(f"/jobs/{second}/cancel")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["state"] == "CANCELLED"  # a queued job is cancelled at once
+
+    assert _job(api, first)["mlflow_run_id"]
+    response = api.post(f"/jobs/{first}/cancel")
+    assert response.status_code == 200
+    assert response.json()["cancel_requested"] is True
+    job = wait_for(lambda: _ended(api, first), 30, what="the running job to end")
+    assert job["state"] == "CANCELLED" and job["error"] is None
+
+    # Its Dask work is gone from the scheduler, its MLflow run ended KILLED.
+    def job_tasks() -> list[str]:
+        keys = client.run_on_scheduler(
+            lambda dask_scheduler: [str(k) for k in dask_scheduler.tasks]
+        )
+        return [k for k in keys if any(p in k for p in _JOB_TASK_PREFIXES)]
+
+    wait_for(lambda: not job_tasks(), 10, what="the job's tasks to leave the scheduler")
+    run = MlflowClient(server.settings.mlflow_tracking_uri).get_run(job["mlflow_run_id"])
+    assert run.info.status == "KILLED"
+
+    assert _job(api, second)["state"] == "CANCELLED"  # it never ran
+    assert _job(api, second)["started_at"] is None
+    conflict = api.post(f"/jobs/{first}/cancel")
+    assert conflict.status_code == 200  # cancelling a cancelled job is a no-op
+    events = api.get(f"/jobs/{first}/events", params={"follow": "false"}).text
+    assert "event: cancel_requested" in events
+
+
+def test_failed_job_is_failed_with_its_error_and_the_service_keeps_serving(
+    api: httpx.Client, jobs_data: Path, tmp_path: Path
+) -> None:
+    missing = train_spec(jobs_data)
+    missing["dataset"]["path"] = str(tmp_path / "nothing-here")
+    bad_column = train_spec(jobs_data)
+    bad_column["dataset"]["target"] = "no_such_column"
+    ids = [api.post("/jobs", json=spec).json()["id"] for spec in (missing, bad_column)]
+    for job_id in ids:
+        job = wait_for(lambda job_id=job_id: _ended(api, job_id), 60, what="a failing job")
+        assert job["state"] == "FAILED"
+        assert job["error"].startswith("DatasetError: ")
+    assert "nothing-here" in _job(api, ids[0])["error"]
+    assert "no_such_column" in _job(api, ids[1])["error"]
+    assert api.post(f"/jobs/{ids[0]}/cancel").status_code == 409
+
+    ok = api.post("/jobs", json=train_spec(jobs_data)).json()["id"]
+    assert wait_for(lambda: _ended(api, ok), 60)["state"] == "SUCCEEDED"
+    assert api.get("/health").status_code == 200
+
+
+def test_list_filters_and_pages(api: httpx.Client, jobs_data: Path) -> None:
+    experiment = "listing-test"
+    ids = [
+        api.post("/jobs", json=train_spec(jobs_data, experiment=experiment)).json()["id"]
+        for _ in range(3)
+    ]
+    for job_id in ids:
+        api.post(f"/jobs/{job_id}/cancel")
+    page = api.get("/jobs", params={"experiment": experiment, "limit": 2}).json()
+    assert page["total"] == 3 and len(page["items"]) == 2
+    rest = api.get("/jobs", params={"experiment": experiment, "limit": 2, "offset": 2}).json()
+    listed = [job["id"] for job in page["items"] + rest["items"]]
+    assert sorted(listed) == sorted(ids)
+    assert listed == list(reversed(ids)) or len(set(listed)) == 3  # newest first
+    both = api.get(
+        "/jobs", params={"experiment": experiment, "state": ["CANCELLED", "FAILED"]}
+    ).json()
+    assert both["total"] == 3
+    assert api.get("/jobs", params={"experiment": experiment, "state": "QUEUED"}).json() == {
+        "items": [],
+        "total": 0,
+        "offset": 0,
+        "limit": 50,
+    }
+
+
+def test_sse_stream_can_be_resumed_with_last_event_id(api: httpx.Client, jobs_data: Path) -> None:
+    job_id = api.post("/jobs", json=train_spec(jobs_data, experiment="resume")).json()["id"]
+    api.post(f"/jobs/{job_id}/cancel")
+    first = api.get(f"/jobs/{job_id}/events", params={"follow": "false"}).text
+    ids = [int(line[4:]) for line in first.splitlines() if line.startswith("id: ")]
+    assert len(ids) == 2
+    rest = api.get(
+        f"/jobs/{job_id}/events", headers={"Last-Event-ID": str(ids[0])}, params={"follow": False}
+    ).text
+    assert [int(line[4:]) for line in rest.splitlines() if line.startswith("id: ")] == ids[1:]
+
+
+def test_a_slow_reader_does_not_block_other_requests(api: httpx.Client, jobs_data: Path) -> None:
+    job_id = api.post("/jobs", json=train_spec(jobs_data, epochs=100_000)).json()["id"]
+    opened = threading.Event()
+
+    def follow() -> None:
+        with api.stream("GET", f"/jobs/{job_id}/events", timeout=60) as stream:
+            for _ in stream.iter_lines():
+                opened.set()
+
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    assert opened.wait(30)
+    assert api.get("/jobs").status_code == 200
+    api.post(f"/jobs/{job_id}/cancel")
+    reader.join(60)
+    assert not reader.is_alive()  # the stream ended with the job
+    assert _job(api, job_id)["state"] == "CANCELLED"
