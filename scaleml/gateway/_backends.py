@@ -1,0 +1,247 @@
+"""Where batches are predicted: a thread pool in the gateway (``local``) or Dask workers
+that hold the model (``dask``, one :class:`ModelHost` actor per worker and model version).
+
+A backend ``load``-s a model version and returns a handle with ``predict`` (columns in, NumPy
+array or DataFrame out), ``capacity`` (batches worth having in flight) and ``unload``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from scaleml.config import Settings
+from scaleml.gateway._errors import Unavailable
+from scaleml.gateway._host import ModelHost
+
+log = logging.getLogger("scaleml.gateway")
+
+
+class ModelHandle(Protocol):
+    """A model version loaded by a backend."""
+
+    capacity: int
+
+    async def predict(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> Any: ...
+
+    async def unload(self) -> None: ...
+
+
+class LocalBackend:
+    """Predicts in the gateway process on ``gateway_local_threads`` threads."""
+
+    name = "local"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool = ThreadPoolExecutor(settings.gateway_local_threads, "scaleml-predict")
+
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def load(self, uri: str) -> _LocalHandle:
+        """Load ``uri`` in a thread (the event loop keeps answering health checks)."""
+        host = await asyncio.to_thread(ModelHost, uri, self.settings, False)
+        # One batch per thread: a batch queued behind a busy thread only delays the batching
+        # of the requests that arrive meanwhile.
+        return _LocalHandle(host, self._pool, self.settings.gateway_local_threads)
+
+    async def refresh(self) -> None:
+        """Nothing to follow: the process does not change."""
+
+    async def close(self) -> None:
+        """Stop the prediction threads."""
+        self._pool.shutdown(wait=True)
+
+
+@dataclass
+class _LocalHandle:
+    host: ModelHost
+    pool: ThreadPoolExecutor
+    capacity: int
+
+    async def predict(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self.host.predict, names, arrays)
+
+    async def unload(self) -> None:
+        self.host = None  # type: ignore[assignment]
+
+
+class DaskBackend:
+    """Sends each batch to a worker that holds the model (a :class:`ModelHost` actor pinned to
+    it); a worker that dies is dropped, the batch retried once on another, and the model
+    loaded on workers that join."""
+
+    name = "dask"
+
+    def __init__(self, settings: Settings, scheduler_address: str) -> None:
+        self.settings = settings
+        self.scheduler_address = scheduler_address
+        self.client: Any = None
+        self._handles: set[_DaskHandle] = set()
+
+    async def start(self) -> None:
+        """Connect an asynchronous client on the gateway's event loop."""
+        from distributed import Client
+
+        self.client = await Client(self.scheduler_address, asynchronous=True)
+
+    async def workers(self) -> list[str]:
+        """Addresses of the workers the scheduler knows now."""
+        identity = await self.client.scheduler.identity(n_workers=-1)
+        return sorted(identity["workers"])
+
+    async def load(self, uri: str) -> _DaskHandle:
+        """Load ``uri`` on every worker (all must succeed before the version is served)."""
+        workers = await self.workers()
+        if not workers:
+            raise Unavailable("the Dask cluster has no workers")
+        handle = _DaskHandle(self, uri)
+        await asyncio.gather(*(handle.add_replica(address) for address in workers))
+        self._handles.add(handle)
+        return handle
+
+    async def refresh(self) -> None:
+        """Load every served model on workers that joined; forget workers that left."""
+        workers = set(await self.workers())
+        for handle in list(self._handles):
+            handle.forget_missing(workers)
+            for address in workers - set(handle.replicas):
+                try:
+                    await handle.add_replica(address)
+                except Exception as exc:  # a worker that fails to load is skipped, not fatal
+                    log.warning("cannot load %s on %s: %s", handle.uri, address, exc)
+
+    async def close(self) -> None:
+        """Close the client (actors die with their futures)."""
+        if self.client is not None:
+            await self.client.close()
+
+    def discard(self, handle: _DaskHandle) -> None:
+        self._handles.discard(handle)
+
+
+@dataclass
+class _Replica:
+    address: str
+    future: Any
+    actor: Any
+    inflight: int = 0
+
+
+@dataclass(eq=False)
+class _DaskHandle:
+    backend: DaskBackend
+    uri: str
+    replicas: dict[str, _Replica] = field(default_factory=dict)
+
+    @property
+    def capacity(self) -> int:
+        per_worker = self.backend.settings.gateway_inflight_batches_per_worker
+        return max(1, len(self.replicas)) * per_worker
+
+    async def add_replica(self, address: str) -> _Replica:
+        client = self.backend.client
+        future = client.submit(
+            ModelHost,
+            self.uri,
+            self.backend.settings,
+            actor=True,
+            workers=[address],
+            allow_other_workers=False,
+            pure=False,
+        )
+        timeout = max(60.0, self.backend.settings.gateway_request_timeout_s)
+        actor = await asyncio.wait_for(future.result(), timeout)
+        replica = _Replica(address, future, actor)
+        self.replicas[address] = replica
+        return replica
+
+    def forget_missing(self, workers: set[str]) -> None:
+        for address in set(self.replicas) - workers:
+            self._drop(address)
+
+    def _drop(self, address: str) -> None:
+        replica = self.replicas.pop(address, None)
+        if replica is not None:
+            log.warning("worker %s lost; %s no longer predicted there", address, self.uri)
+            replica.future.release()
+
+    async def predict(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> Any:
+        tried: set[str] = set()
+        for attempt in range(2):
+            replica = await self._pick(tried)
+            tried.add(replica.address)
+            replica.inflight += 1
+            try:
+                return await self._call(replica, names, arrays)
+            except _WorkerLost as exc:
+                self._drop(replica.address)
+                if attempt == 1:
+                    raise Unavailable(f"no worker could predict the batch: {exc}") from None
+                log.warning("retrying a batch of %s elsewhere: %s", self.uri, exc)
+            finally:
+                replica.inflight -= 1
+        raise AssertionError("unreachable")
+
+    async def _pick(self, tried: set[str]) -> _Replica:
+        candidates = [r for a, r in self.replicas.items() if a not in tried]
+        if candidates:
+            return min(candidates, key=lambda r: r.inflight)
+        for address in await self.backend.workers():  # reload on a worker that does not hold it
+            if address not in tried and address not in self.replicas:
+                try:
+                    return await self.add_replica(address)
+                except Exception as exc:
+                    log.warning("cannot load %s on %s: %s", self.uri, address, exc)
+        raise Unavailable(f"no worker holds {self.uri}; retry when the cluster has recovered")
+
+    async def _call(self, replica: _Replica, names: Sequence[str], arrays: Sequence[Any]) -> Any:
+        call = asyncio.ensure_future(_await(replica.actor.predict(list(names), list(arrays))))
+        deadline = (
+            asyncio.get_running_loop().time() + self.backend.settings.gateway_request_timeout_s
+        )
+        try:
+            while True:
+                done, _ = await asyncio.wait({call}, timeout=0.25)
+                if done:
+                    break
+                if replica.future.status != "finished" or replica.address not in set(
+                    await self.backend.workers()
+                ):
+                    raise _WorkerLost(f"worker {replica.address} is gone")
+                if asyncio.get_running_loop().time() > deadline:
+                    raise _WorkerLost(f"worker {replica.address} did not answer in time")
+        finally:
+            if not call.done():
+                call.cancel()
+        try:
+            return call.result()
+        except (OSError, RuntimeError) as exc:  # comm closed, "Worker holding Actor was lost"
+            if _is_model_error(exc):
+                raise
+            raise _WorkerLost(f"worker {replica.address}: {exc}") from exc
+
+    async def unload(self) -> None:
+        for address in list(self.replicas):
+            self.replicas.pop(address).future.release()
+        self.backend.discard(self)
+
+
+class _WorkerLost(Exception):
+    pass
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def _is_model_error(exc: BaseException) -> bool:
+    return not isinstance(exc, OSError) and "Worker holding Actor was lost" not in str(exc)

@@ -1,0 +1,64 @@
+"""Domain errors of the gateway; ``scaleml.gateway.app`` maps each to one HTTP status."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of the gateway's errors: an HTTP ``status`` and an MLflow-style ``error_code``."""
+
+    status = 500
+    error_code = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class Unauthorized(GatewayError):
+    """No or a wrong bearer token."""
+
+    status = 401
+    error_code = "UNAUTHENTICATED"
+
+
+class ModelNotFound(GatewayError):
+    """The request names a model (or version) this gateway does not serve."""
+
+    status = 404
+    error_code = "RESOURCE_DOES_NOT_EXIST"
+
+
+class PayloadTooLarge(GatewayError):
+    """The body is larger than ``gateway_max_body_bytes``."""
+
+    status = 413
+    error_code = "REQUEST_LIMIT_EXCEEDED"
+
+
+class UnsupportedMediaType(GatewayError):
+    """A content type the protocol does not take."""
+
+    status = 415
+    error_code = "BAD_REQUEST"
+
+
+class Unavailable(GatewayError):
+    """Not ready, overloaded or no worker left: retry later."""
+
+    status = 503
+    error_code = "TEMPORARILY_UNAVAILABLE"
+
+
+class PredictTimeout(GatewayError):
+    """The request was not answered within ``gateway_request_timeout_s``."""
+
+    status = 504
+    error_code = "DEADLINE_EXCEEDED"
+
+
+class ClientGone(GatewayError):
+    """The client disconnected before its request was read (nginx's 499, never sent)."""
+
+    status = 499
+    error_code = "CLIENT_CLOSED_REQUEST"

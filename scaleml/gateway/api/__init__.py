@@ -1,0 +1,1 @@
+"""HTTP layer of the gateway: dependencies and one router per protocol."""

@@ -1,0 +1,169 @@
+"""The app factory, the one place that maps domain errors to HTTP, and the access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import scaleml
+from scaleml.config import Settings
+from scaleml.gateway._batcher import BatcherClosed, BatchSizeMismatch, QueueFull
+from scaleml.gateway._contract import RequestError
+from scaleml.gateway._errors import GatewayError
+from scaleml.gateway._gateway import Gateway
+from scaleml.gateway._metrics import GatewayMetrics
+from scaleml.gateway._models import ModelSpec
+from scaleml.gateway.api.routes import health, mlflow_scoring, v2
+
+log = logging.getLogger("scaleml.gateway")
+access_log = logging.getLogger("scaleml.gateway.access")
+
+
+def create_app(
+    models: Sequence[str | ModelSpec],
+    settings: Settings,
+    *,
+    scheduler_address: str | None = None,
+) -> FastAPI:
+    """A FastAPI app serving ``models`` (``NAME[@alias|/version]``) from the MLflow registry.
+
+    Models load after startup (``/v2/health/ready`` says when); the dask backend connects to
+    ``scheduler_address`` (else ``settings.scheduler``).
+    """
+    specs = [m if isinstance(m, ModelSpec) else ModelSpec.parse(m) for m in models]
+    gateway = Gateway(specs, settings, scheduler_address=scheduler_address)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(
+        title="scaleml gateway",
+        version=scaleml.__version__,
+        description="Registered MLflow models over MLflow's scoring protocol and the Open "
+        "Inference Protocol v2, batched across Dask workers.",
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    app.include_router(mlflow_scoring.router)
+    app.include_router(v2.router)
+    app.include_router(health.router)
+    _add_error_handlers(app)
+    app.add_middleware(_AccessLog, metrics=gateway.metrics)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        return _error(request, exc.status, exc.error_code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestError)
+    async def bad_request(request: Request, exc: RequestError) -> JSONResponse:
+        return _error(request, 400, "INVALID_PARAMETER_VALUE", exc.message)
+
+    @app.exception_handler(QueueFull)
+    async def queue_full(request: Request, exc: QueueFull) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        return _error(request, 503, "TEMPORARILY_UNAVAILABLE", str(exc), headers)
+
+    @app.exception_handler(BatcherClosed)
+    async def closing(request: Request, exc: BatcherClosed) -> JSONResponse:
+        return _error(request, 503, "TEMPORARILY_UNAVAILABLE", str(exc), {"Retry-After": "1"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        message = f"{where}: {first.get('msg', 'invalid request')}"
+        return _error(request, 422, "INVALID_PARAMETER_VALUE", message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "RESOURCE_DOES_NOT_EXIST" if exc.status_code == 404 else "BAD_REQUEST"
+        return _error(request, exc.status_code, code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(BatchSizeMismatch)
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("prediction failed: %s", exc)
+        message = f"the model failed on this request: {type(exc).__name__}: {exc}"
+        return _error(request, 500, "INTERNAL_ERROR", message[:500])
+
+
+def _error(
+    request: Request,
+    status: int,
+    error_code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """MLflow's ``{"error_code", "message"}``, or ``{"error"}`` under ``/v2``."""
+    if request.url.path.startswith("/v2"):
+        body: dict[str, Any] = {"error": message}
+    else:
+        body = {"error_code": error_code, "message": message}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class _AccessLog:
+    """One JSON line per request on ``scaleml.gateway.access``; request metrics per model."""
+
+    def __init__(self, app: Any, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            seconds = time.perf_counter() - start
+            state = scope.get("state") or {}
+            model = state.get("model")
+            path = scope["path"]
+            if model is not None:
+                protocol = "v2" if path.startswith("/v2") else "mlflow"
+                self.metrics.requests.labels(model, protocol, str(status)).inc()
+                self.metrics.latency.labels(model).observe(seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                access_log.info(
+                    json.dumps(
+                        {
+                            "ts": round(time.time(), 3),
+                            "method": scope["method"],
+                            "path": path,
+                            "status": status,
+                            "ms": round(seconds * 1000, 2),
+                            "model": model,
+                            "version": state.get("version"),
+                            "client": f"{client[0]}:{client[1]}" if client else None,
+                        },
+                        separators=(",", ":"),
+                    )
+                )
