@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +64,45 @@ class Settings(BaseSettings):
     gateway_token: str | None = Field(
         default=None,
         description="Bearer token the gateway requires (health endpoints exempt); unset: none.",
+    )
+    gateway_backend: Literal["auto", "local", "dask"] = Field(
+        default="auto",
+        description="Where batches are predicted: 'local' (thread pool in the gateway), 'dask' "
+        "(workers holding the model), 'auto' (dask when SCALEML_SCHEDULER is set, else local).",
+    )
+    gateway_max_batch_size: int = Field(
+        default=256, ge=1, le=100_000, description="Rows per predict call, at most."
+    )
+    gateway_max_wait_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=10_000,
+        description="How long the oldest queued request may wait for a fuller batch while "
+        "another batch is in flight (an idle model predicts at once).",
+    )
+    gateway_max_queue: int = Field(
+        default=2048, ge=1, description="Queued requests per model before 503 + Retry-After."
+    )
+    gateway_request_timeout_s: float = Field(
+        default=10.0, gt=0, description="A request not answered within this time gets 504."
+    )
+    gateway_max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Larger request bodies get 413."
+    )
+    gateway_poll_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the registry alias of each model is checked."
+    )
+    gateway_inflight_batches_per_worker: int = Field(
+        default=2, ge=1, le=64, description="Batches of one model in flight per Dask worker."
+    )
+    gateway_local_threads: int = Field(
+        default=1, ge=1, le=64, description="Prediction threads of the local backend."
+    )
+    gateway_predict_threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="OpenMP/BLAS threads one prediction may use (XGBoost, LightGBM, numpy).",
     )
     # -- end gateway ------------------------------------------------------------------------
 

@@ -6,11 +6,20 @@ from scaleml.tracking._boosting import (
     search_boosting_and_log,
     train_boosting_and_log,
 )
-from scaleml.tracking._registry import RegisteredVersion, alias_version, load_model, register
+from scaleml.tracking._registry import (
+    ModelVersionInfo,
+    RegisteredVersion,
+    alias_version,
+    load_model,
+    model_version_info,
+    register,
+    version_exists,
+)
 from scaleml.tracking._runs import RunLogger, Tracker, configure
 from scaleml.tracking._training import TrackedTraining, train_and_log
 
 __all__ = [
+    "ModelVersionInfo",
     "RegisteredVersion",
     "RunLogger",
     "TrackedBoosting",
@@ -20,8 +29,10 @@ __all__ = [
     "alias_version",
     "configure",
     "load_model",
+    "model_version_info",
     "register",
     "search_boosting_and_log",
     "train_and_log",
     "train_boosting_and_log",
+    "version_exists",
 ]

@@ -70,3 +70,52 @@ def alias_version(name: str, alias: str, *, settings: Settings | None = None) ->
         return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException as exc:
         raise TrackingError(f"no model version {name}@{alias}: {exc.message}") from exc
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """What a server needs to know about one registered model version, as plain data."""
+
+    name: str
+    version: str
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    input_kind: str
+    flavors: tuple[str, ...]
+
+    @property
+    def uri(self) -> str:
+        """``models:/name/version``."""
+        return f"models:/{self.name}/{self.version}"
+
+
+def model_version_info(
+    name: str, version: str, *, settings: Settings | None = None
+) -> ModelVersionInfo:
+    """The signature (input/output columns or tensors) and flavors of ``name`` version
+    ``version``; ``input_kind`` is ``"columns"``, ``"tensor"`` or ``"none"``."""
+    configure(settings)
+    uri = f"models:/{name}/{version}"
+    try:
+        info = mlflow.models.get_model_info(uri)
+    except MlflowException as exc:
+        raise TrackingError(f"cannot read model {uri}: {exc.message}") from exc
+    signature = info.signature
+    if signature is None:
+        return ModelVersionInfo(name, str(version), [], [], "none", tuple(info.flavors))
+    inputs = signature.inputs
+    kind = "tensor" if inputs.is_tensor_spec() else "columns"
+    outputs = signature.outputs.to_dict() if signature.outputs is not None else []
+    return ModelVersionInfo(
+        name, str(version), inputs.to_dict(), outputs, kind, tuple(info.flavors)
+    )
+
+
+def version_exists(name: str, version: str, *, settings: Settings | None = None) -> bool:
+    """Whether ``name`` has a registered version ``version``."""
+    client = configure(settings)
+    try:
+        client.get_model_version(name, version)
+    except MlflowException:
+        return False
+    return True
