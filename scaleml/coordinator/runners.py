@@ -261,7 +261,7 @@ def _search(spec: SearchSpec, context: JobContext, tracker: Tracker) -> dict[str
         calls[record.get("model_id")] = int(record.get("partial_fit_calls") or 0)
         done = sum(calls.values())
         fraction = min(done / total, 1.0) if total else None
-        score = record.get("score")
+        score = record.get("score", record.get("mean_test_score"))
         context.progress(
             fraction,
             f"{len(calls)} models, {done} partial_fit calls",
@@ -286,7 +286,7 @@ def _search(spec: SearchSpec, context: JobContext, tracker: Tracker) -> dict[str
         "registered_version": tracked.registered_version,
         "best_score": _plain(tracked.best_score),
         "best_params": _plain(tracked.best_params),
-        "trial_run_ids": list(tracked.trial_run_ids or []),
+        "trial_run_ids": {str(k): v for k, v in (tracked.trial_run_ids or {}).items()},
     }
 
 

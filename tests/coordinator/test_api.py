@@ -11,8 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
+import schemathesis
 from distributed import Client, LocalCluster
+from hypothesis import HealthCheck, given, settings
 from mlflow import MlflowClient
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from scaleml.coordinator import create_app
 from tests.coordinator.conftest import (
@@ -296,3 +300,28 @@ def test_a_slow_reader_does_not_block_other_requests(api: httpx.Client, jobs_dat
     reader.join(60)
     assert not reader.is_alive()  # the stream ended with the job
     assert _job(api, job_id)["state"] == "CANCELLED"
+
+
+def test_schemathesis_finds_no_server_errors(server: ThreadServer) -> None:
+    """Generated requests against every operation of the OpenAPI schema, with and without
+    the token: no 5xx, and every documented response matches its schema."""
+    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 6
+    calls = 0
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(case: Any) -> None:
+            nonlocal calls
+            for headers in ({"Authorization": f"Bearer {TOKEN}"}, {}):
+                calls += 1
+                case.call_and_validate(
+                    headers=headers,
+                    timeout=30,
+                    checks=[not_a_server_error, response_schema_conformance],
+                )
+
+        check()
+    assert calls >= 40
