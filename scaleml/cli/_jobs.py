@@ -115,7 +115,7 @@ def cancel(job_id: str) -> None:
 def _client() -> Any:
     from scaleml.client import Client
 
-    return Client()
+    return Client(retries=3)  # about 4 s of retries before giving up: a person is waiting
 
 
 def _read(path: str) -> str:

@@ -140,6 +140,24 @@ def make_dataset(spec: DatasetSpec) -> Dataset:
     )
 
 
+def end_orphaned_runs(settings: Settings, job_id: str, experiment_id: str | None) -> int:
+    """End FAILED the MLflow runs a job left RUNNING when its coordinator died (found by
+    their ``scaleml.job_id`` tag); return how many were ended."""
+    if experiment_id is None:
+        return 0
+    from scaleml.tracking import configure
+
+    client = configure(settings)
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`scaleml.job_id` = '{job_id}' and attributes.status = 'RUNNING'",
+    )
+    for run in runs:
+        client.set_tag(run.info.run_id, "scaleml.error", "coordinator restarted")
+        client.set_terminated(run.info.run_id, status="FAILED")
+    return len(runs)
+
+
 class _JobTracker(Tracker):
     """A tracker that tags the job's runs, reports its top-level run, and ends runs KILLED
     when they stop because the job was cancelled."""

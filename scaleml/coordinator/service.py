@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from scaleml.cluster import connect
 from scaleml.config import Settings, get_settings
-from scaleml.coordinator.runners import JobCancelled, JobContext, run_job
+from scaleml.coordinator.runners import JobCancelled, JobContext, end_orphaned_runs, run_job
 from scaleml.coordinator.specs import parse_spec
 from scaleml.coordinator.store import JobRow, JobStore
 
@@ -141,6 +141,7 @@ class Coordinator:
         for job_id in store.fail_expired():
             logger.warning("job %s: its coordinator stopped heartbeating; FAILED", job_id)
             self._cancel_local(job_id)
+            self._end_orphaned_runs(job_id)
         while not self._stop.is_set():
             with self._lock:
                 if len(self._running) >= self.max_running:
@@ -218,6 +219,16 @@ class Coordinator:
                 self._running.pop(job.id, None)
             self.store.finish(job.id, self.replica, state, error=error, **values)
             self._wake.set()
+
+    def _end_orphaned_runs(self, job_id: str) -> None:
+        job = self.store.get(job_id)
+        try:
+            ended = end_orphaned_runs(self.settings, job_id, job and job.mlflow_experiment_id)
+        except Exception:  # MLflow down: the job is FAILED all the same
+            logger.warning("job %s: cannot end its MLflow runs", job_id, exc_info=True)
+            return
+        if ended:
+            logger.info("job %s: ended %d orphaned MLflow run(s) FAILED", job_id, ended)
 
     def _progress(self, job_id: str, update: dict[str, Any]) -> None:
         values = {"message": update.get("message"), "best_score": update.get("best_score")}

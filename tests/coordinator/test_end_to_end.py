@@ -184,6 +184,11 @@ def test_sigkill_fails_the_running_job_and_the_restarted_coordinator_runs_the_qu
     assert after == before | {running.id, queued.id}  # no job row lost
     events = [e.data.get("state") for e in fresh.job(running.id).events() if e.type == "state"]
     assert events == ["QUEUED", "RUNNING", "FAILED"]
+    # Its MLflow run, left RUNNING by the dead coordinator, is ended FAILED.
+    run_id = info.mlflow_run_id
+    assert run_id
+    tracking = mlflow.MlflowClient(stack.mlflow_url)  # type: ignore[attr-defined]
+    wait_for(lambda: tracking.get_run(run_id).info.status == "FAILED", 30, what="run FAILED")
 
     # The dead coordinator's Dask work went with its connection.
     with DaskClient(stack.scheduler, timeout="30s") as dask:  # type: ignore[attr-defined]
