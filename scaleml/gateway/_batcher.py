@@ -64,6 +64,12 @@ class _Queue:
             self.rows -= self._entries.popleft().size
         return self._entries[0] if self._entries else None
 
+    def prune(self) -> None:
+        """Forget every entry whose caller is no longer waiting."""
+        if any(entry.future.done() for entry in self._entries):
+            self._entries = deque(e for e in self._entries if not e.future.done())
+            self.rows = sum(e.size for e in self._entries)
+
     def take(self, max_rows: int) -> list[_Entry]:
         """Pop entries up to ``max_rows`` rows (always at least one entry)."""
         batch: list[_Entry] = []
@@ -147,6 +153,8 @@ class Batcher(Generic[T, R]):
         """
         if self._closing:
             raise BatcherClosed("the model is being unloaded; retry")
+        if len(self._queue) >= self.max_queue:
+            self._queue.prune()  # callers that timed out free their places
         if len(self._queue) >= self.max_queue:
             raise QueueFull(f"the queue is full ({self.max_queue} requests waiting); retry later")
         loop = asyncio.get_running_loop()

@@ -190,6 +190,23 @@ def test_a_caller_that_gave_up_is_skipped_and_close_drains_the_rest() -> None:
     run(scenario())
 
 
+def test_callers_that_gave_up_free_their_places_in_the_queue() -> None:
+    async def scenario() -> None:
+        predict = Recorder(hold=True)
+        batcher = Batcher(predict, max_batch_size=1, max_wait_ms=0, max_queue=1)
+        busy = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.wait_for(predict.called.wait(), WAIT)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(batcher.submit(1), 0.01)
+        queued = asyncio.ensure_future(batcher.submit(2))  # not refused: the place is free
+        predict.release.set()
+        assert await asyncio.wait_for(asyncio.gather(busy, queued), WAIT) == [0, 20]
+        assert [1] not in predict.batches
+        await batcher.close()
+
+    run(scenario())
+
+
 @pytest.mark.parametrize(
     ("knob", "value"),
     [("max_batch_size", 0), ("max_queue", 0), ("max_inflight", 0), ("max_wait_ms", -1)],
