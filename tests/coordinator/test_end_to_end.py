@@ -155,6 +155,7 @@ def test_search_job_outlives_its_client_and_registers_a_loadable_model(
     again.close()
 
     mlflow.set_tracking_uri(stack.mlflow_url)
+    mlflow.set_registry_uri(stack.mlflow_url)  # other tests may have pointed it elsewhere
     model = mlflow.pyfunc.load_model("models:/e2e-search@champion")
     frame = pd.read_parquet(jobs_data).drop(columns=["target"]).head(5)
     assert len(model.predict(frame)) == 5
