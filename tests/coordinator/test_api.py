@@ -325,3 +325,24 @@ def test_schemathesis_finds_no_server_errors(server: ThreadServer) -> None:
 
         check()
     assert calls >= 40
+
+
+def test_boost_job_succeeds(api: httpx.Client, jobs_data: Path) -> None:
+    spec = train_spec(jobs_data)
+    del spec["epochs"]
+    spec.update(
+        kind="boost",
+        estimator={
+            "estimator": "xgboost.dask.DaskXGBClassifier",
+            "params": {"n_estimators": 5, "max_depth": 2},
+        },
+        early_stopping_rounds=2,
+    )
+    job_id = api.post("/jobs", json=spec).json()["id"]
+    job = wait_for(lambda: _ended(api, job_id), 120, what="the boost job")
+    assert job["state"] == "SUCCEEDED", job["error"]
+    assert job["result"]["n_rounds"] <= 5 and job["model_uri"]
+
+    spec["estimator"] = {"estimator": "SGDClassifier", "params": {}}
+    error = api.post("/jobs", json=spec).json()["detail"][0]
+    assert error["loc"][-1] == "estimator" and "not a boosting estimator" in error["msg"]
