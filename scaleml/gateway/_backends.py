@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+from distributed import Actor, Client
 
 from scaleml.config import Settings
 from scaleml.gateway._errors import Unavailable
@@ -89,9 +90,11 @@ class DaskBackend:
 
     async def start(self) -> None:
         """Connect an asynchronous client on the gateway's event loop."""
-        from distributed import Client
 
-        self.client = await Client(self.scheduler_address, asynchronous=True)
+        # Direct to workers: actor calls go gateway -> worker, not through the scheduler.
+        self.client = await Client(
+            self.scheduler_address, asynchronous=True, direct_to_workers=True
+        )
 
     async def workers(self) -> list[str]:
         """Addresses of the workers the scheduler knows now."""
@@ -159,7 +162,12 @@ class _DaskHandle:
             pure=False,
         )
         timeout = max(60.0, self.backend.settings.gateway_request_timeout_s)
-        actor = await asyncio.wait_for(future.result(), timeout)
+        await asyncio.wait_for(future.result(), timeout)  # the model is loaded there
+        # Bind the actor handle to our client, on our event loop: an actor deserialized
+        # while another (synchronous) client is the default would route every call through
+        # that client's thread and wake this loop late.
+        with client.as_current():
+            actor = Actor(ModelHost, address, future.key)
         replica = _Replica(address, future, actor)
         self.replicas[address] = replica
         return replica

@@ -1,0 +1,338 @@
+"""Benchmark: the prediction gateway against ``mlflow models serve`` of the same registered model.
+
+Three servers of one model registered in a fresh SQLite MLflow store, each a separate process
+on 127.0.0.1, measured one after the other in the same run:
+
+* **dask** - ``scaleml serve --backend dask`` with a 2-worker LocalCluster (batches go to the
+  workers, one ``ModelHost`` actor per worker),
+* **local** - ``scaleml serve --backend local`` (batches predicted in the gateway's thread),
+* **mlflow** - ``mlflow models serve --env-manager local`` (MLflow's scoring server, defaults).
+
+Load: ``wrk`` (one thread, keep-alive connections) when it is installed, else an aiohttp client
+in this process; POST ``/invocations`` with ``dataframe_split`` bodies of 1 and 64 rows at
+concurrency 1, 16, 64 and 256, for a bounded number of seconds per point, every request on
+loopback. Reported: req/s, rows/s, p50 and p99 latency, errors (non-2xx, socket errors,
+timeouts), the ratio of req/s to ``mlflow models serve`` at the same point, and the fraction of
+the in-process limit (``pyfunc.predict`` on one large batch, rows/s, measured here first).
+
+Access logs: the gateways write their structured access log (one JSON line per request) to a
+file, as in production; MLflow's server logs as it does by default.
+
+The machine is shared and has 2 cores: the load generator, the server, the Dask scheduler and
+the workers compete for them, so figures vary by 10-20 % from run to run.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/gateway.py            # full run (~4 minutes)
+    .venv/bin/python benchmarks/gateway.py --quick    # smoke run (~1 minute)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from scaleml.config import Settings
+from scaleml.tracking import Tracker, load_model, register
+
+FEATURES = [f"f{i}" for i in range(8)]
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class Point:
+    server: str
+    rows: int
+    concurrency: int
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rps * self.rows
+
+
+def frame(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.normal(size=(n, len(FEATURES))), columns=FEATURES)
+
+
+def register_model(settings: Settings) -> str:
+    """Train a small classifier and register it as ``bench`` version 1 (alias champion)."""
+    X = frame(5000)
+    y = (X.f0 + 0.5 * X.f1 - X.f2 > 0).astype(int)
+    tracker = Tracker(settings)
+    with tracker.run("gateway-benchmark") as run:
+        uri = run.log_sklearn_model(LogisticRegression().fit(X, y), X.head(5))
+    return register(uri, "bench", tracker=tracker).name
+
+
+def in_process_limit(settings: Settings, rows: int) -> float:
+    """rows/s of ``pyfunc.predict`` on one batch of ``rows`` rows (best of 3)."""
+    model = load_model("models:/bench/1", settings=settings)
+    X = frame(rows, seed=1)
+    model.predict(X)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        model.predict(X)
+        best = min(best, time.perf_counter() - start)
+    return rows / best
+
+
+class Server:
+    """A server process in its own session (stopped with its whole process group)."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], log: Path) -> None:
+        self.name = name
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [part.replace("{port}", str(self.port)) for part in command]
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=log.parent,
+        )
+
+    def wait_ready(self, path: str, timeout_s: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}")
+            try:
+                if httpx.get(self.url + path, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise TimeoutError(f"{self.name} not ready in {timeout_s:g} s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._log.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def body_for(rows: int) -> str:
+    return json.dumps({"dataframe_split": frame(rows, seed=rows).to_dict(orient="split")})
+
+
+# -- load generators ----------------------------------------------------------------------
+def run_wrk(url: str, body: str, concurrency: int, seconds: float, workdir: Path) -> tuple:
+    script = workdir / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+    )
+    done = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{concurrency}",
+            f"-d{seconds:g}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            str(script),
+            f"{url}/invocations",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    requests = int(re.search(r"(\d+) requests in", done).group(1))
+    elapsed = _duration(re.search(r"requests in ([\d.]+\w+),", done).group(1))
+    p50 = _duration(re.search(r"50%\s+([\d.]+\w+)", done).group(1)) * 1000
+    p99 = _duration(re.search(r"99%\s+([\d.]+\w+)", done).group(1)) * 1000
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", done))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", done)
+    errors += int(non2xx.group(1)) if non2xx else 0
+    return requests - errors, elapsed, p50, p99, errors
+
+
+def _duration(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(\w+)", text).groups()
+    return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+
+def run_aiohttp(url: str, body: str, concurrency: int, seconds: float, _: Path) -> tuple:
+    import aiohttp
+
+    async def main() -> tuple:
+        latencies: list[float] = []
+        errors = 0
+        deadline = time.perf_counter() + seconds
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        timeout = aiohttp.ClientTimeout(total=10)
+        headers = {"Content-Type": "application/json"}
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+
+            async def user() -> None:
+                nonlocal errors
+                while time.perf_counter() < deadline:
+                    start = time.perf_counter()
+                    try:
+                        async with http.post(f"{url}/invocations", data=body, headers=headers) as r:
+                            await r.read()
+                            ok = r.status == 200
+                    except (aiohttp.ClientError, TimeoutError):
+                        ok = False
+                    if ok:
+                        latencies.append(time.perf_counter() - start)
+                    else:
+                        errors += 1
+
+            start = time.perf_counter()
+            await asyncio.gather(*(user() for _ in range(concurrency)))
+            elapsed = time.perf_counter() - start
+        ms = np.asarray(latencies) * 1000 if latencies else np.asarray([np.nan])
+        return len(latencies), elapsed, *np.percentile(ms, [50, 99]), errors
+
+    return asyncio.run(main())
+
+
+# -- the run ----------------------------------------------------------------------------------
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer points, 2 s each")
+    parser.add_argument("--seconds", type=float, default=None, help="seconds per point")
+    parser.add_argument("--servers", default="dask,local,mlflow", help="comma-separated subset")
+    parser.add_argument("--json", type=Path, default=None, help="also write the points here")
+    args = parser.parse_args()
+    seconds = args.seconds or (2.0 if args.quick else 5.0)
+    concurrencies = [1, 64] if args.quick else [1, 16, 64, 256]
+    row_counts = [1, 64]
+    load = run_wrk if shutil.which("wrk") else run_aiohttp
+    workdir = Path(tempfile.mkdtemp(prefix="scaleml-gateway-bench-"))
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    settings = Settings(mlflow_tracking_uri=uri, experiment="gateway-benchmark")
+    print(f"load generator: {'wrk' if load is run_wrk else 'aiohttp'}; {seconds:g} s per point")
+    print(f"machine: {os.cpu_count()} cores; MLflow store {uri}")
+    register_model(settings)
+    limit = in_process_limit(settings, 200_000)
+    print(f"in-process limit: pyfunc.predict on 200,000 rows = {limit:,.0f} rows/s\n")
+
+    env = {
+        "SCALEML_MLFLOW_TRACKING_URI": uri,
+        "MLFLOW_TRACKING_URI": uri,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # mlflow runs `uvicorn`
+    }
+    serve = [str(BIN / "scaleml"), "serve", "--model", "bench", "--port", "{port}"]
+    commands = {
+        "dask": ([*serve, "--backend", "dask"], {"SCALEML_N_WORKERS": "2"}, "/v2/health/ready"),
+        "local": ([*serve, "--backend", "local"], {}, "/v2/health/ready"),
+        "mlflow": (
+            [
+                str(BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                "models:/bench/1",
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "-p",
+                "{port}",
+            ],
+            {},
+            "/ping",
+        ),
+    }
+    points: list[Point] = []
+    for name in args.servers.split(","):
+        command, extra, ready_path = commands[name]
+        server = Server(name, command, {**env, **extra}, workdir / f"{name}.log")
+        try:
+            server.wait_ready(ready_path)
+            load(server.url, body_for(1), 8, 1.0, workdir)  # warm-up
+            for rows in row_counts:
+                body = body_for(rows)
+                for concurrency in concurrencies:
+                    done = load(server.url, body, concurrency, seconds, workdir)
+                    point = Point(name, rows, concurrency, *done)
+                    points.append(point)
+                    print(_line(point, limit, None), flush=True)
+        finally:
+            server.stop()
+    print("\n" + _table(points, limit))
+    if args.json:
+        args.json.write_text(json.dumps([p.__dict__ for p in points], indent=1))
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+def _line(point: Point, limit: float, reference: Point | None) -> str:
+    ratio = f"{point.rps / reference.rps:6.1f}x" if reference and reference.rps else "     -"
+    return (
+        f"{point.server:6} rows={point.rows:<3} c={point.concurrency:<4} "
+        f"{point.rps:9,.0f} req/s {point.rows_per_s:11,.0f} rows/s "
+        f"p50 {point.p50_ms:7.1f} ms  p99 {point.p99_ms:7.1f} ms  errors {point.errors:<5} "
+        f"vs mlflow {ratio}  of limit {point.rows_per_s / limit:6.1%}"
+    )
+
+
+def _table(points: list[Point], limit: float) -> str:
+    reference = {(p.rows, p.concurrency): p for p in points if p.server == "mlflow"}
+    header = (
+        "| server | rows/req | concurrency | req/s | rows/s | p50 ms | p99 ms | errors "
+        "| × mlflow serve | of in-process limit |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
+    lines = [header]
+    for p in points:
+        ref = reference.get((p.rows, p.concurrency))
+        ratio = f"{p.rps / ref.rps:.1f}×" if ref and ref.rps and p.server != "mlflow" else "-"
+        lines.append(
+            f"| {p.server} | {p.rows} | {p.concurrency} | {p.rps:,.0f} | {p.rows_per_s:,.0f} "
+            f"| {p.p50_ms:.1f} | {p.p99_ms:.1f} | {p.errors} | {ratio} "
+            f"| {p.rows_per_s / limit:.1%} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
