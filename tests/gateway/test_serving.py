@@ -17,6 +17,7 @@ import tritonclient.http as triton
 from distributed import Client
 from mlflow.pyfunc.scoring_server.client import ScoringServerClient
 
+from scaleml.gateway import serve_in_background
 from tests.gateway.conftest import FEATURES, frame, pyfunc_predict
 
 pytestmark = pytest.mark.slow
@@ -257,6 +258,27 @@ def test_metrics_report_requests_latency_batches_queue_and_version(dask_gateway,
         f'scaleml_gateway_model_version{{model="{name}",version="1"}} 1.0',
     ):
         assert needle in text, needle
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_serve_in_background_for_the_demo(models, store, client: Client, on_cluster) -> None:
+    X = frame(5, seed=13)
+    name = models["xgboost"]
+    gateway = serve_in_background([f"{name}/1"], store, client=client if on_cluster else None)
+    try:
+        assert gateway.url.startswith("http://127.0.0.1:")
+        backend = httpx.get(f"{gateway.url}/version", timeout=T).json()["backend"]
+        assert backend == ("dask" if on_cluster else "local")
+        answer = httpx.post(
+            f"{gateway.url}/invocations",
+            json={"dataframe_split": X.to_dict(orient="split")},
+            timeout=T,
+        )
+        assert answer.json()["predictions"] == pyfunc_predict(store, f"models:/{name}/1", X)
+    finally:
+        gateway.stop()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{gateway.url}/ping", timeout=T)
 
 
 def test_a_worker_killed_under_load_costs_no_hung_request(
