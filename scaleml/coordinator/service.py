@@ -8,8 +8,10 @@ or a cancel):
 3. FAIL every RUNNING job whose lease ran out (its coordinator died: "coordinator restarted");
 4. claim QUEUED jobs, oldest first, up to ``coordinator_max_running_jobs``.
 
-Each job runs in its own thread with its own Dask client, so cancelling a job closes that
-client and every future the job holds is released on the scheduler.
+Each job runs in its own thread with its own Dask client. Cancelling a job makes its next
+progress callback raise (its MLflow runs end KILLED); a job still running after a grace period
+(boosting has no callbacks) has its Dask client closed under it. A job's client is closed when
+it ends, whatever the outcome, so every future it held is released on the scheduler.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ logger = logging.getLogger("scaleml.coordinator")
 
 STOPPED = "coordinator stopped while the job ran"
 _LEASE_HEARTBEATS = 3  # a job's lease lasts this many heartbeats
+_CANCEL_GRACE_S = 2.0  # a cancelled job's own callbacks get this long to stop it
 
 
 @dataclass
@@ -244,10 +247,21 @@ class Coordinator:
             self._interrupt(running)
 
     def _interrupt(self, running: _Running) -> None:
+        """Stop a job: its next progress callback raises; if it has not stopped after a
+        grace period (boosting has no callbacks), its Dask client is closed under it."""
+        if running.cancelled.is_set():
+            return  # already being stopped
         running.cancelled.set()
+        timer = threading.Timer(_CANCEL_GRACE_S, self._close_client, args=(running,))
+        timer.daemon = True
+        timer.start()
+
+    def _close_client(self, running: _Running) -> None:
         client = running.client
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # closing twice or a lost connection is fine
-                logger.debug("closing the Dask client of job %s", running.job_id, exc_info=True)
+        if client is None or running.thread is None or not running.thread.is_alive():
+            return  # the job ended and closed its client itself
+        logger.info("job %s: closing its Dask client to stop its work", running.job_id)
+        try:
+            client.close()
+        except Exception:  # closing twice or a lost connection is fine
+            logger.debug("closing the Dask client of job %s", running.job_id, exc_info=True)

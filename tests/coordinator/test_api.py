@@ -24,6 +24,7 @@ from tests.coordinator.conftest import (
     ThreadServer,
     coordinator_settings,
     http,
+    search_spec,
     train_spec,
     wait_for,
 )
@@ -184,6 +185,12 @@ def test_train_job_streams_progress_events_while_it_runs(
 def test_concurrency_limit_and_cancel_of_queued_and_running_jobs(
     api: httpx.Client, jobs_data: Path, server: ThreadServer, client: Client
 ) -> None:
+    def all_tasks() -> set[str]:
+        return set(
+            client.run_on_scheduler(lambda dask_scheduler: list(map(str, dask_scheduler.tasks)))
+        )
+
+    before = all_tasks()
     long = train_spec(jobs_data, epochs=100_000)
     first = api.post("/jobs", json=long).json()["id"]
     second = api.post("/jobs", json=long).json()["id"]
@@ -213,6 +220,7 @@ def test_concurrency_limit_and_cancel_of_queued_and_running_jobs(
         return [k for k in keys if any(p in k for p in _JOB_TASK_PREFIXES)]
 
     wait_for(lambda: not job_tasks(), 10, what="the job's tasks to leave the scheduler")
+    assert all_tasks() <= before
     run = MlflowClient(server.settings.mlflow_tracking_uri).get_run(job["mlflow_run_id"])
     assert run.info.status == "KILLED"
 
@@ -253,12 +261,14 @@ def test_list_filters_and_pages(api: httpx.Client, jobs_data: Path) -> None:
     ]
     for job_id in ids:
         api.post(f"/jobs/{job_id}/cancel")
+    for job_id in ids:  # the first may have started: cancelling it takes a moment
+        wait_for(lambda job_id=job_id: _ended(api, job_id), 30, what="cancelled jobs")
     page = api.get("/jobs", params={"experiment": experiment, "limit": 2}).json()
     assert page["total"] == 3 and len(page["items"]) == 2
     rest = api.get("/jobs", params={"experiment": experiment, "limit": 2, "offset": 2}).json()
     listed = [job["id"] for job in page["items"] + rest["items"]]
     assert sorted(listed) == sorted(ids)
-    assert listed == list(reversed(ids)) or len(set(listed)) == 3  # newest first
+    assert listed == list(reversed(ids))  # newest first
     both = api.get(
         "/jobs", params={"experiment": experiment, "state": ["CANCELLED", "FAILED"]}
     ).json()
@@ -346,3 +356,29 @@ def test_boost_job_succeeds(api: httpx.Client, jobs_data: Path) -> None:
     spec["estimator"] = {"estimator": "SGDClassifier", "params": {}}
     error = api.post("/jobs", json=spec).json()["detail"][0]
     assert error["loc"][-1] == "estimator" and "not a boosting estimator" in error["msg"]
+
+
+def test_running_search_is_cancelled_its_runs_killed_and_its_tasks_gone(
+    api: httpx.Client, jobs_data: Path, server: ThreadServer, client: Client
+) -> None:
+    def tasks() -> set[str]:
+        return set(
+            client.run_on_scheduler(lambda dask_scheduler: list(map(str, dask_scheduler.tasks)))
+        )
+
+    before = tasks()
+    job_id = api.post("/jobs", json=search_spec(jobs_data, max_iter=243)).json()["id"]
+    wait_for(lambda: _job(api, job_id)["best_score"] is not None, 120, what="a scored model")
+    assert _job(api, job_id)["state"] == "RUNNING"
+    api.post(f"/jobs/{job_id}/cancel")
+    job = wait_for(lambda: _ended(api, job_id), 30, what="the search to end")
+    assert job["state"] == "CANCELLED"
+    tracking = MlflowClient(server.settings.mlflow_tracking_uri)
+    parent = tracking.get_run(job["mlflow_run_id"])
+    assert parent.info.status == "KILLED"
+    trials = tracking.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+    )
+    assert trials and {run.info.status for run in trials} <= {"KILLED", "FINISHED"}
+    wait_for(lambda: tasks() <= before, 10, what="the search's tasks to leave the scheduler")
