@@ -104,6 +104,11 @@ class Settings(BaseSettings):
         le=64,
         description="OpenMP/BLAS threads one prediction may use (XGBoost, LightGBM, numpy).",
     )
+    gateway_fast_lane: bool = Field(
+        default=True,
+        description="Answer prediction requests in a thin ASGI lane in front of FastAPI (same "
+        "behaviour, ~1.5x the requests/s on 2 cores); false: through the FastAPI routes.",
+    )
     # -- end gateway ------------------------------------------------------------------------
 
     # -- coordinator (scaleml coordinator, scaleml jobs) ------------------------------------

@@ -62,3 +62,30 @@ class ClientGone(GatewayError):
 
     status = 499
     error_code = "CLIENT_CLOSED_REQUEST"
+
+
+def http_error(exc: Exception) -> tuple[int, str, str, dict[str, str]]:
+    """The one mapping of the gateway's errors to HTTP: status, MLflow error code, message,
+    headers. Anything unexpected is a 500 (never caused by a request that passed the input
+    contract's checks, which are 4xx)."""
+    from scaleml.gateway._batcher import BatcherClosed, QueueFull
+    from scaleml.gateway._contract import RequestError
+
+    if isinstance(exc, GatewayError):
+        return exc.status, exc.error_code, exc.message, exc.headers
+    if isinstance(exc, RequestError):
+        return 400, "INVALID_PARAMETER_VALUE", exc.message, {}
+    if isinstance(exc, QueueFull):
+        return 503, Unavailable.error_code, str(exc), {"Retry-After": str(exc.retry_after_s)}
+    if isinstance(exc, BatcherClosed):
+        return 503, Unavailable.error_code, str(exc), {"Retry-After": "1"}
+    message = f"the model failed on this request: {type(exc).__name__}: {exc}"
+    return 500, "INTERNAL_ERROR", message[:500], {}
+
+
+def error_body(path: str, error_code: str, message: str) -> dict[str, str]:
+    """MLflow's ``{"error_code", "message"}``, or the v2 protocol's ``{"error"}`` under
+    ``/v2``."""
+    if path.startswith("/v2"):
+        return {"error": message}
+    return {"error_code": error_code, "message": message}

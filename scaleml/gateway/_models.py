@@ -34,8 +34,9 @@ class ModelSpec:
 
     @classmethod
     def parse(cls, text: str) -> ModelSpec:
-        """``NAME`` (= ``NAME@champion``), ``NAME@alias`` or ``NAME/version``."""
-        match = _SPEC.match(text.strip())
+        """``NAME`` (= ``NAME@champion``), ``NAME@alias`` or ``NAME/version`` (a leading
+        ``models:/`` is accepted)."""
+        match = _SPEC.match(text.strip().removeprefix("models:/"))
         if not match:
             raise ValueError(f"model must be NAME, NAME@alias or NAME/version, got {text!r}")
         version = match["version"]

@@ -16,9 +16,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import scaleml
 from scaleml.config import Settings
-from scaleml.gateway._batcher import BatcherClosed, BatchSizeMismatch, QueueFull
+from scaleml.gateway._batcher import BatcherClosed, QueueFull
 from scaleml.gateway._contract import RequestError
-from scaleml.gateway._errors import GatewayError
+from scaleml.gateway._errors import GatewayError, error_body, http_error
+from scaleml.gateway._fastlane import FastLane
 from scaleml.gateway._gateway import Gateway
 from scaleml.gateway._metrics import GatewayMetrics
 from scaleml.gateway._models import ModelSpec
@@ -62,61 +63,38 @@ def create_app(
     app.include_router(v2.router)
     app.include_router(health.router)
     _add_error_handlers(app)
+    if settings.gateway_fast_lane:
+        app.add_middleware(FastLane, gateway=gateway)
     app.add_middleware(_AccessLog, metrics=gateway.metrics)
     return app
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(GatewayError)
-    async def gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
-        return _error(request, exc.status, exc.error_code, exc.message, exc.headers)
+    """Every error goes through ``http_error`` (the one mapping to HTTP statuses) and
+    ``error_body`` (MLflow's body, or the v2 body under ``/v2``)."""
 
-    @app.exception_handler(RequestError)
-    async def bad_request(request: Request, exc: RequestError) -> JSONResponse:
-        return _error(request, 400, "INVALID_PARAMETER_VALUE", exc.message)
+    async def domain_error(request: Request, exc: Exception) -> JSONResponse:
+        status, code, message, headers = http_error(exc)
+        if status >= 500 and status not in (503, 504):
+            log.exception("prediction failed: %s", exc)
+        return JSONResponse(error_body(request.url.path, code, message), status, headers)
 
-    @app.exception_handler(QueueFull)
-    async def queue_full(request: Request, exc: QueueFull) -> JSONResponse:
-        headers = {"Retry-After": str(exc.retry_after_s)}
-        return _error(request, 503, "TEMPORARILY_UNAVAILABLE", str(exc), headers)
-
-    @app.exception_handler(BatcherClosed)
-    async def closing(request: Request, exc: BatcherClosed) -> JSONResponse:
-        return _error(request, 503, "TEMPORARILY_UNAVAILABLE", str(exc), {"Retry-After": "1"})
+    for error in (GatewayError, RequestError, QueueFull, BatcherClosed, Exception):
+        app.add_exception_handler(error, domain_error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         message = f"{where}: {first.get('msg', 'invalid request')}"
-        return _error(request, 422, "INVALID_PARAMETER_VALUE", message)
+        body = error_body(request.url.path, "INVALID_PARAMETER_VALUE", message)
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_exception(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = "RESOURCE_DOES_NOT_EXIST" if exc.status_code == 404 else "BAD_REQUEST"
-        return _error(request, exc.status_code, code, str(exc.detail), exc.headers)
-
-    @app.exception_handler(BatchSizeMismatch)
-    @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("prediction failed: %s", exc)
-        message = f"the model failed on this request: {type(exc).__name__}: {exc}"
-        return _error(request, 500, "INTERNAL_ERROR", message[:500])
-
-
-def _error(
-    request: Request,
-    status: int,
-    error_code: str,
-    message: str,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    """MLflow's ``{"error_code", "message"}``, or ``{"error"}`` under ``/v2``."""
-    if request.url.path.startswith("/v2"):
-        body: dict[str, Any] = {"error": message}
-    else:
-        body = {"error_code": error_code, "message": message}
-    return JSONResponse(body, status_code=status, headers=headers)
+        body = error_body(request.url.path, code, str(exc.detail))
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
 class _AccessLog:

@@ -44,7 +44,15 @@ def dask_gateway(gateway_factory, models, store, client: Client):
 
 @pytest.fixture(scope="module")
 def local_gateway(gateway_factory, models, store):
-    process = gateway_factory([models["sklearn"]], store, "local")
+    """The scikit-learn model in the gateway process, through the FastAPI routes (no fast
+    lane): the same behaviour is asserted of both paths."""
+    process = gateway_factory(
+        [models["sklearn"]],
+        store,
+        "local",
+        gateway_fast_lane="false",
+        gateway_max_body_bytes="200000",
+    )
     process.wait_ready()
     return process
 
@@ -81,9 +89,13 @@ def test_invocations_in_every_format_equal_pyfunc_predict(
         assert answer.headers["X-Model-Version"] == "1"
 
 
-@pytest.mark.parametrize("flavor", ["sklearn", "xgboost"])
+@pytest.mark.parametrize(
+    ("gateway", "flavor"),
+    [("dask_gateway", "sklearn"), ("dask_gateway", "xgboost"), ("local_gateway", "sklearn")],
+)
 @pytest.mark.parametrize("n_rows", [1, 50])
-def test_v2_infer_equals_pyfunc_predict(dask_gateway, models, store, flavor, n_rows) -> None:
+def test_v2_infer_equals_pyfunc_predict(request, gateway, models, store, flavor, n_rows) -> None:
+    dask_gateway = request.getfixturevalue(gateway)
     name = models[flavor]
     X = frame(n_rows, seed=100 + n_rows)
     expected = pyfunc_predict(store, f"models:/{name}/1", X)
@@ -184,8 +196,9 @@ def _batches(url: str, model: str) -> tuple[float, float]:
     return count, total
 
 
-def test_errors_are_4xx_naming_the_problem_in_each_protocol(dask_gateway, models) -> None:
-    url, name = dask_gateway.url, models["sklearn"]
+@pytest.mark.parametrize("gateway", ["dask_gateway", "local_gateway"])
+def test_errors_are_4xx_naming_the_problem_in_each_protocol(request, gateway, models) -> None:
+    url, name = request.getfixturevalue(gateway).url, models["sklearn"]
     record = dict.fromkeys(FEATURES, 0.5)
     missing = invocations(url, name, {"dataframe_records": [{**record, "f3": None} | {}]})
     assert missing.status_code == 400

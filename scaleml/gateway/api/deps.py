@@ -71,13 +71,13 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The request body, refused with :class:`PayloadTooLarge` beyond ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(_too_large(int(declared), limit))
+        raise PayloadTooLarge(too_large(int(declared), limit))
     chunks, size = [], 0
     try:
         async for chunk in request.stream():
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(_too_large(size, limit))
+                raise PayloadTooLarge(too_large(size, limit))
             chunks.append(chunk)
     except ClientDisconnect:
         raise ClientGone("the client closed the connection") from None
@@ -90,7 +90,8 @@ def media_type(request: Request) -> str | None:
     return value.split(";", 1)[0].strip().lower() if value else None
 
 
-def _too_large(size: int, limit: int) -> str:
+def too_large(size: int, limit: int) -> str:
+    """The 413 message."""
     return (
         f"the body has {size:,} bytes, more than the limit of {limit:,}; "
         "send fewer rows per request"

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request, Response
 
 import scaleml
-from scaleml.gateway._codecs import dumps, parse_v2, v2_outputs
 from scaleml.gateway._contract import V2_TYPES as _V2_TYPES
-from scaleml.gateway._errors import ModelNotFound, Unavailable, UnsupportedMediaType
 from scaleml.gateway._models import LoadedVersion, ServedModel
+from scaleml.gateway._protocols import loaded_version, v2_infer
 from scaleml.gateway.api.deps import Authorized, GatewayDep, PredictDep, PredictRequest
 from scaleml.gateway.api.schemas import (
     INFER_BODY,
@@ -22,7 +19,6 @@ from scaleml.gateway.api.schemas import (
 )
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
-_OFF_LOOP_BYTES = 64 * 1024
 
 
 @router.get("", dependencies=[Authorized], response_model=V2ServerMetadata, responses=V2_ERRORS)
@@ -34,7 +30,7 @@ async def server_metadata() -> V2ServerMetadata:
     "/models/{name}", dependencies=[Authorized], response_model=V2ModelMetadata, responses=V2_ERRORS
 )
 async def model_metadata(name: str, gateway: GatewayDep) -> V2ModelMetadata:
-    return _metadata(name, _loaded(gateway.model(name), None))
+    return _metadata(name, loaded_version(gateway.model(name), None))
 
 
 @router.get(
@@ -44,7 +40,7 @@ async def model_metadata(name: str, gateway: GatewayDep) -> V2ModelMetadata:
     responses=V2_ERRORS,
 )
 async def version_metadata(name: str, version: str, gateway: GatewayDep) -> V2ModelMetadata:
-    return _metadata(name, _loaded(gateway.model(name), version))
+    return _metadata(name, loaded_version(gateway.model(name), version))
 
 
 @router.get(
@@ -83,34 +79,9 @@ async def _infer(
     request: Request, call: PredictRequest, model: ServedModel, version: str | None
 ) -> Response:
     request.state.model = model.name
-    kind = call.content_type
-    body = call.body
-    if kind not in (None, "application/json"):
-        raise UnsupportedMediaType(
-            f"content type {kind} is not supported: send JSON tensors (application/json)"
-        )
-    loaded = _loaded(model, version)
-    if len(body) < _OFF_LOOP_BYTES:
-        rows, request_id = parse_v2(body, loaded.schema)
-    else:
-        rows, request_id = await asyncio.to_thread(parse_v2, body, loaded.schema)
-    output, served = await call.gateway.predict(model, rows)
+    payload, served = await v2_infer(call.gateway, model, version, call.content_type, call.body)
     request.state.version = served
-    answer = {"model_name": model.name, "model_version": served, "outputs": v2_outputs(output)}
-    if request_id is not None:
-        answer["id"] = request_id
-    return Response(dumps(answer), media_type="application/json")
-
-
-def _loaded(model: ServedModel, version: str | None) -> LoadedVersion:
-    loaded = model.current
-    if loaded is None:
-        raise Unavailable(f"model {model.name!r} is not loaded yet", headers={"Retry-After": "1"})
-    if version not in (None, "", loaded.version):
-        raise ModelNotFound(
-            f"model {model.name!r} version {version} is not served; version {loaded.version} is"
-        )
-    return loaded
+    return Response(payload, media_type="application/json")
 
 
 _NUMPY_V2 = {
