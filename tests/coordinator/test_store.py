@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -131,12 +132,9 @@ def test_two_coordinators_never_run_the_same_job(
         )
         for i in range(2)
     ]
-    # One experiment per job: concurrent runs logging the same dataset to one experiment race
-    # in MLflow's dataset table (a tracking-stage issue, reported), which is not under test here.
-    ids = [
-        replicas[0].store.add("train", train_spec(jobs_data, experiment=f"replicas-{i}"), "r").id
-        for i in range(4)
-    ]
+    # One experiment and one dataset for all: concurrent jobs record the same MLflow dataset.
+    spec = train_spec(jobs_data, experiment=f"replicas-{uuid.uuid4().hex[:8]}")
+    ids = [replicas[0].store.add("train", spec, "replicas").id for _ in range(4)]
     for replica in replicas:
         replica.start()
     try:
