@@ -382,3 +382,13 @@ def test_running_search_is_cancelled_its_runs_killed_and_its_tasks_gone(
     )
     assert trials and {run.info.status for run in trials} <= {"KILLED", "FINISHED"}
     wait_for(lambda: tasks() <= before, 10, what="the search's tasks to leave the scheduler")
+
+
+def test_storage_options_are_not_shown(api: httpx.Client, jobs_data: Path) -> None:
+    spec = train_spec(jobs_data, experiment="secrets")
+    spec["dataset"]["storage_options"] = {"key": "AKIA-SECRET", "secret": "hush"}
+    job = api.post("/jobs", json=spec).json()
+    api.post(f"/jobs/{job['id']}/cancel")
+    for shown in (job, _job(api, job["id"]), api.get("/jobs").json()["items"][0]):
+        assert shown["spec"]["dataset"]["storage_options"] == {"key": "***", "secret": "***"}
+        assert "hush" not in json.dumps(shown)

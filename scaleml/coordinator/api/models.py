@@ -42,7 +42,7 @@ class JobOut(BaseModel):
             kind=row.kind,
             state=row.state,  # type: ignore[arg-type]
             experiment=row.experiment,
-            spec=row.spec,
+            spec=_redacted(row.spec),
             created_at=_time(row.created_at),
             started_at=_time(row.started_at),
             finished_at=_time(row.finished_at),
@@ -93,6 +93,15 @@ class Health(BaseModel):
     running_jobs: int
     max_running_jobs: int
     error: str | None = None
+
+
+def _redacted(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec without the values of the dataset's ``storage_options`` (credentials)."""
+    dataset = spec.get("dataset")
+    if not isinstance(dataset, dict) or not dataset.get("storage_options"):
+        return spec
+    hidden = dict.fromkeys(dataset["storage_options"], "***")
+    return {**spec, "dataset": {**dataset, "storage_options": hidden}}
 
 
 def _time(value: float | None) -> datetime | None:
