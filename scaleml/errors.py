@@ -27,3 +27,7 @@ class TrainingError(ScalemlError, ValueError):
 
 class TrackingError(ScalemlError, RuntimeError):
     """MLflow refused an operation (unknown run, model or alias)."""
+
+
+class SearchSpaceError(ScalemlError, ValueError):
+    """A search space, search method or search option is invalid (the message names it)."""

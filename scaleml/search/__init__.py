@@ -24,6 +24,11 @@ whether each model was stopped early, restarted models, wall time).
 Resilience: a model whose state is lost with a worker is recomputed from its lineage (every
 ``partial_fit`` works on a copy, so the replay gives the same model) and its next history
 record says ``restarted=True``.
+
+From JSON (the CLI, the coordinator): :func:`parse_space` turns a JSON search space into
+lists and scipy.stats distributions, and :func:`make_search` builds a configured search for a
+method name (``incremental``, ``hyperband``, ``halving``, or dask-ml's ``grid`` / ``random``),
+checking the space and options before any work starts.
 """
 
 from scaleml.search._adaptive import (
@@ -32,14 +37,20 @@ from scaleml.search._adaptive import (
     SuccessiveHalvingSearchCV,
 )
 from scaleml.search._hyperband import HyperbandSearchCV
+from scaleml.search._make import ADAPTIVE_METHODS, SEARCH_METHODS, make_search
 from scaleml.search._observe import SearchSummary, observe, unobserve
+from scaleml.search._space import parse_space
 
 __all__ = [
+    "ADAPTIVE_METHODS",
+    "SEARCH_METHODS",
     "HyperbandSearchCV",
     "IncrementalSearchCV",
     "InverseDecaySearchCV",
     "SearchSummary",
     "SuccessiveHalvingSearchCV",
+    "make_search",
     "observe",
+    "parse_space",
     "unobserve",
 ]

@@ -16,6 +16,7 @@ from scaleml.tracking._registry import (
     version_exists,
 )
 from scaleml.tracking._runs import RunLogger, Tracker, configure
+from scaleml.tracking._search import TrackedSearch, search_and_log
 from scaleml.tracking._training import TrackedTraining, train_and_log
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "RunLogger",
     "TrackedBoosting",
     "TrackedBoostingSearch",
+    "TrackedSearch",
     "TrackedTraining",
     "Tracker",
     "alias_version",
@@ -31,6 +33,7 @@ __all__ = [
     "load_model",
     "model_version_info",
     "register",
+    "search_and_log",
     "search_boosting_and_log",
     "train_and_log",
     "train_boosting_and_log",

@@ -1,5 +1,6 @@
 """A worker process dies in the middle of a search: the search completes, with the same
-results as an undisturbed run, and the records of the models that were hit say so."""
+results as an undisturbed run, and the records of the models that were hit say so. Tracked in
+MLflow, every run still ends FINISHED and the restarted trials' runs say so."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from typing import Any
 import pytest
 from dask_ml.datasets import make_classification
 from distributed import Client, LocalCluster
+from mlflow import MlflowClient
 from sklearn.linear_model import SGDClassifier
 
+from scaleml.config import Settings
 from scaleml.search import IncrementalSearchCV, observe
+from scaleml.tracking import Tracker, search_and_log
 from tests.search.conftest import PARAMS
 
 TIMING = {"partial_fit_time", "score_time", "elapsed_wall_time", "restarted"}
@@ -43,6 +47,28 @@ def search() -> IncrementalSearchCV:
     )
 
 
+def killer(client: Client, killed: list[str], after: int) -> Any:
+    """An ``on_record`` callback that kills, once, after ``after`` records, the worker holding
+    the most model states (keys of partial_fit tasks)."""
+    seen: list[dict[str, Any]] = []
+
+    def kill_busiest_worker(record: dict[str, Any]) -> None:
+        if killed or len(seen) < after:
+            seen.append(record)
+            return
+        holders = Counter(
+            worker
+            for key, workers in client.who_has().items()
+            if str(key).startswith("partial_fit-")
+            for worker in workers
+        )
+        victim = holders.most_common(1)[0][0]
+        client.run(die, workers=[victim], wait=False)
+        killed.append(victim)
+
+    return kill_busiest_worker
+
+
 def without_timing(history: dict[Any, list[dict[str, Any]]]) -> dict[Any, list[dict]]:
     return {
         k: [{f: v for f, v in r.items() if f not in TIMING} for r in records]
@@ -58,23 +84,8 @@ def test_search_survives_a_worker_killed_mid_search(own_client: Client) -> None:
     undisturbed = search().fit(X, y, classes=[0, 1])
 
     killed: list[str] = []
+    kill_busiest_worker = killer(own_client, killed, after=30)
 
-    def kill_busiest_worker(record: dict[str, Any]) -> None:
-        if killed or len(seen) < 30:
-            seen.append(record)
-            return
-        # The worker holding the most model states (keys of partial_fit tasks).
-        holders = Counter(
-            worker
-            for key, workers in own_client.who_has().items()
-            if str(key).startswith("partial_fit-")
-            for worker in workers
-        )
-        victim = holders.most_common(1)[0][0]
-        own_client.run(die, workers=[victim], wait=False)
-        killed.append(victim)
-
-    seen: list[dict[str, Any]] = []
     disturbed = observe(search(), on_record=kill_busiest_worker)
     disturbed.fit(X, y, classes=[0, 1])
 
@@ -87,3 +98,39 @@ def test_search_survives_a_worker_killed_mid_search(own_client: Client) -> None:
     # Recomputed from lineage, the lost models continued exactly where they were.
     assert without_timing(disturbed.model_history_) == without_timing(undisturbed.model_history_)
     assert disturbed.best_score_ == undisturbed.best_score_
+
+
+@pytest.mark.slow
+def test_a_tracked_search_ends_with_consistent_runs_after_a_worker_died(
+    own_client: Client, settings: Settings
+) -> None:
+    X, y = make_classification(
+        n_samples=20_000, n_features=10, n_informative=5, chunks=2_000, random_state=4
+    )
+    tracker = Tracker(settings)
+    killed: list[str] = []
+    tracked = search_and_log(
+        search(),
+        X,
+        y,
+        tracker=tracker,
+        client=own_client,
+        fit_params={"classes": [0, 1]},
+        on_record=killer(own_client, killed, after=30),
+    )
+    assert killed, "a worker was killed during the search"
+    store = MlflowClient(tracker.tracking_uri)
+    runs = store.search_runs([tracker.experiment_id])
+    assert len(runs) == 5  # the parent and 4 trials
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    restarted = {r["model_id"] for r in tracked.search.history_ if r["restarted"]}
+    assert restarted, "the models whose state was lost are marked restarted"
+    parent = store.get_run(tracked.run_id)
+    assert parent.data.metrics["n_restarted"] == len(restarted)
+    assert parent.data.metrics["partial_fit_calls"] == 4 * 25
+    for model_id, run_id in tracked.trial_run_ids.items():
+        run = store.get_run(run_id)
+        assert run.data.tags["scaleml.restarted"] == str(model_id in restarted).lower()
+        assert run.data.metrics["restarted"] == int(model_id in restarted)
+        steps = store.get_metric_history(run_id, "score")
+        assert sorted(m.step for m in steps) == list(range(1, 26))  # no step lost or doubled

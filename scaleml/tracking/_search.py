@@ -1,0 +1,333 @@
+"""Tracked hyper-parameter searches: one parent MLflow run per search, one nested run per trial.
+
+Adaptive searches (scaleml's ``IncrementalSearchCV``, ``HyperbandSearchCV``, ...) are watched
+through :func:`scaleml.search.observe`: every trial's run is opened when the search starts,
+its score after each ``partial_fit`` call is a step metric (``score``, step = the model's
+``partial_fit_calls``), and when the search ends each run gets its final score and calls and
+says whether the model was stopped early and whether it was restarted after a worker died.
+Grid and random searches (dask-ml's or scikit-learn's) get one nested run per candidate from
+``cv_results_`` once they are fitted.
+
+Logging never runs in the search's driver loop: the callbacks only queue records, and a
+background thread writes them with ``MlflowClient.log_batch``, flushing every
+1,000 records or 2 seconds, and at the end. If anything raises
+(the search, a callback, MLflow), the parent and every trial run end FAILED (KILLED on
+Ctrl-C): no run is left RUNNING.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import time
+from collections.abc import Callable, Hashable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scaleml.data import Dataset
+from scaleml.tracking._registry import register
+from scaleml.tracking._runs import RunLogger, Tracker, class_path
+from scaleml.tracking._trial_runs import TrialRuns
+
+_SPACE_KEYS = ("parameters", "param_grid", "param_distributions")
+_NOT_LOGGED = {"estimator", *_SPACE_KEYS, "scheduler", "predict_meta", "predict_proba_meta"}
+_NOT_LOGGED |= {"transform_meta"}
+
+
+@dataclass(frozen=True)
+class TrackedSearch:
+    """A search logged to MLflow.
+
+    Attributes:
+        run_id: the parent run.
+        search: the fitted search object.
+        best_score: ``search.best_score_``.
+        best_params: ``search.best_params_`` (plain Python values).
+        model_uri: the best model logged in the parent run (None if the search kept none,
+            e.g. a grid search with ``refit=False``).
+        registered_version: the new registry version when ``register_as`` was given.
+        trial_run_ids: ``{model_id: run_id}`` of the nested runs (for grid and random
+            searches the model id is the candidate's index in ``cv_results_``).
+    """
+
+    run_id: str
+    search: Any
+    best_score: float
+    best_params: dict[str, Any]
+    model_uri: str | None
+    registered_version: str | None
+    trial_run_ids: dict[Hashable, str]
+
+
+def search_and_log(
+    search: Any,
+    X: Any,
+    y: Any = None,
+    *,
+    tracker: Tracker | None = None,
+    client: Any = None,
+    fit_params: dict[str, Any] | None = None,
+    register_as: str | None = None,
+    alias: str = "champion",
+    run_name: str | None = None,
+    on_record: Callable[[dict[str, Any]], object] | None = None,
+    dataset: Dataset | None = None,
+) -> TrackedSearch:
+    """Fit ``search`` on ``(X, y)`` inside a parent MLflow run with a nested run per trial.
+
+    Args:
+        search: an unfitted search: one of scaleml's adaptive searches, or a grid/random search
+            with ``cv_results_`` (dask-ml's ``GridSearchCV``/``RandomizedSearchCV``, or
+            scikit-learn's); :func:`scaleml.search.make_search` builds them.
+        X, y: dask arrays or dataframes, or a scaleml ``Dataset`` (``y`` None). A grid or
+            random search on a ``Dataset`` reads its training blocks as dask arrays: each fit
+            then holds a whole training fold in one worker's memory.
+        tracker: where the runs go (default: a :class:`Tracker` from the environment).
+        client: the Dask client to run on (default: the current one).
+        fit_params: passed to ``search.fit`` (e.g. ``{"classes": [0, 1]}``).
+        register_as: register the best model under this name and move ``alias`` to it.
+        run_name: the parent run's name (default ``search-<Search>-<Estimator>``).
+        on_record: called, in the thread that fits, with every history record of an adaptive
+            search (``model_id``, ``params``, ``partial_fit_calls``, ``score``, ...), or with
+            a summary per candidate of a grid/random search (``model_id``, ``params``,
+            ``mean_test_score``, ``rank_test_score``, ...). Raising from it stops the search
+            (its runs end FAILED) and the error propagates.
+        dataset: the ``Dataset`` that ``X``/``y`` were read from, recorded as the run's input.
+
+    Returns:
+        the :class:`TrackedSearch`.
+    """
+    tracker = tracker or Tracker()
+    adaptive = _is_adaptive(search)
+    if not adaptive and not _is_cv_search(search):
+        raise TypeError(
+            "search must be a scaleml adaptive search or a grid/random search with cv_results_,"
+            f" got {type(search).__name__}"
+        )
+    name = run_name or f"search-{type(search).__name__}-{type(search.estimator).__name__}"
+    with tracker.run(name, tags={"scaleml.kind": "search"}) as parent:
+        trials = TrialRuns(tracker.client, tracker.experiment_id, parent.run_id)
+        try:
+            _log_search(parent, search)
+            for source in (X, dataset):
+                if isinstance(source, Dataset):
+                    parent.log_dataset(source)
+            if not isinstance(X, Dataset):
+                parent.log_params({"data.type": f"{type(X).__module__}.{type(X).__qualname__}"})
+            with client.as_current() if client is not None else nullcontext():
+                if adaptive:
+                    summary = _fit_adaptive(search, X, y, fit_params, trials, on_record)
+                else:
+                    summary = _fit_cv(search, X, y, fit_params, trials, on_record)
+                example = _input_example(X)
+            trials.finish()
+        except BaseException as exc:
+            trials.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
+        best_params = {k: _plain(v) for k, v in getattr(search, "best_params_", {}).items()}
+        best_score = float(getattr(search, "best_score_", float("nan")))
+        parent.log_params({f"best.{k}": v for k, v in best_params.items()})
+        parent.log_metrics({"best_score": best_score, **summary["metrics"]})
+        best_id = summary.get("best_model_id")
+        tags = {"scaleml.best_model_id": best_id}
+        if best_id in trials.run_ids:
+            tags["scaleml.best_run_id"] = trials.run_ids[best_id]
+        parent.set_tags(tags)
+        model_uri = None
+        if hasattr(search, "best_estimator_"):
+            model_uri = _log_model(parent, search.best_estimator_, example)
+    version = None
+    if register_as and model_uri:
+        version = register(model_uri, register_as, alias=alias, tracker=tracker).version
+    return TrackedSearch(
+        parent.run_id, search, best_score, best_params, model_uri, version, dict(trials.run_ids)
+    )
+
+
+def _fit_adaptive(
+    search: Any,
+    X: Any,
+    y: Any,
+    fit_params: dict[str, Any] | None,
+    trials: TrialRuns,
+    on_record: Callable[[dict[str, Any]], object] | None,
+) -> dict[str, Any]:
+    from scaleml.search import SearchSummary, observe
+    from scaleml.search._observe import observers_of, unobserve
+
+    ended: list[SearchSummary] = []
+    tagged: set[tuple[Hashable, str]] = set()
+
+    def tag_once(model_id: Hashable, key: str, value: Any) -> None:
+        if (model_id, key) not in tagged:
+            tagged.add((model_id, key))
+            trials.tag(model_id, key, value)
+
+    def started(start: dict[str, Any]) -> None:
+        for model_id, params in start["models"].items():
+            trials.open(model_id, f"trial-{model_id}", _plain_dict(params))
+
+    def recorded(record: dict[str, Any]) -> None:
+        trials.metric(record["model_id"], "score", record["score"], record["partial_fit_calls"])
+        if record.get("restarted"):
+            tag_once(record["model_id"], "scaleml.restarted", "true")
+        if "bracket" in record:
+            tag_once(record["model_id"], "scaleml.bracket", record["bracket"])
+        if on_record is not None:
+            on_record(record)
+
+    before = observers_of(search)
+    observe(search, on_start=started, on_record=recorded, on_end=ended.append)
+    try:
+        search.fit(X, y, **(fit_params or {}))
+    finally:
+        unobserve(search)
+        for o in before:
+            observe(search, on_start=o.on_start, on_record=o.on_record, on_end=o.on_end)
+    [summary] = ended
+    restarted = set(summary.restarted)
+    for model_id, records in search.model_history_.items():
+        stopped = bool(summary.stopped_early[model_id])
+        trials.close(
+            model_id,
+            metrics={
+                "final_score": records[-1]["score"],
+                "partial_fit_calls": records[-1]["partial_fit_calls"],
+                "stopped_early": int(stopped),
+                "restarted": int(model_id in restarted),
+            },
+            tags={
+                "scaleml.stopped_early": str(stopped).lower(),
+                "scaleml.restarted": str(model_id in restarted).lower(),
+            },
+        )
+    metrics = {
+        "n_models": summary.n_models,
+        "partial_fit_calls": summary.partial_fit_calls,
+        "wall_time_s": summary.wall_time_s,
+        "n_stopped_early": sum(summary.stopped_early.values()),
+        "n_restarted": len(restarted),
+    }
+    return {"metrics": metrics, "best_model_id": summary.best_model_id}
+
+
+def _fit_cv(
+    search: Any,
+    X: Any,
+    y: Any,
+    fit_params: dict[str, Any] | None,
+    trials: TrialRuns,
+    on_record: Callable[[dict[str, Any]], object] | None,
+) -> dict[str, Any]:
+    if isinstance(X, Dataset):
+        from scaleml.search._inmemory import dataset_arrays
+
+        if y is not None:
+            raise ValueError("y must be None when X is a Dataset (its target column is y)")
+        X, y = dataset_arrays(X)
+    started = time.perf_counter()
+    search.fit(X, y, **(fit_params or {}))
+    seconds = time.perf_counter() - started
+    results = search.cv_results_
+    numeric = [
+        key
+        for key, values in results.items()
+        if not key.startswith("param") and np.issubdtype(np.asarray(values).dtype, np.number)
+    ]
+    for index, params in enumerate(results["params"]):
+        trials.open(index, f"candidate-{index}", _plain_dict(params))
+        summary = {"model_id": index, "params": _plain_dict(params)}
+        summary.update({key: _plain(results[key][index]) for key in numeric})
+        if on_record is not None:
+            on_record(summary)
+    for index in range(len(results["params"])):
+        trials.close(index, metrics={k: results[k][index] for k in numeric}, tags={})
+    return {
+        "metrics": {"n_candidates": len(results["params"]), "wall_time_s": seconds},
+        "best_model_id": getattr(search, "best_index_", None),
+    }
+
+
+def _log_search(run: RunLogger, search: Any) -> None:
+    params = {
+        k: v
+        for k, v in search.get_params(deep=False).items()
+        if k not in _NOT_LOGGED and not callable(v)
+    }
+    estimator = search.estimator
+    space = next((getattr(search, k) for k in _SPACE_KEYS if hasattr(search, k)), {})
+    run.log_params(
+        {
+            "search": class_path(search),
+            "estimator": class_path(estimator),
+            **{f"search.{k}": v for k, v in params.items()},
+            **{f"estimator.{k}": v for k, v in estimator.get_params(deep=False).items()},
+            **{f"space.{k}": v for k, v in _describe(space).items()},
+        }
+    )
+    run.log_dict(_space_json(space), "search_space.json")
+
+
+def _describe(space: Any) -> dict[str, str]:
+    from scaleml.search._space import describe_space
+
+    if isinstance(space, list):  # a list of spaces: describe each, numbered
+        return {f"{i}.{k}": v for i, s in enumerate(space) for k, v in describe_space(s).items()}
+    return describe_space(space)
+
+
+def _space_json(space: Any) -> Any:
+    if isinstance(space, list):
+        return {"spaces": [_space_json(s) for s in space]}
+    return {
+        k: _plain(v) if not hasattr(v, "rvs") else _describe({k: v})[k] for k, v in space.items()
+    }
+
+
+def _log_model(run: RunLogger, estimator: Any, example: Any) -> str:
+    module = type(estimator).__module__.split(".")[0]
+    if module in ("xgboost", "lightgbm"):
+        return run.log_native_model(estimator, module, example)
+    return run.log_sklearn_model(estimator, example)
+
+
+def _input_example(X: Any, n_rows: int = 5) -> Any:
+    if isinstance(X, Dataset):
+        return X.input_example(n_rows)
+    if hasattr(X, "head") and hasattr(X, "npartitions"):
+        return X.head(n_rows, npartitions=1)
+    if hasattr(X, "head"):
+        return X.head(n_rows)
+    example = X[:n_rows]
+    return np.asarray(example.compute() if hasattr(example, "compute") else example)
+
+
+def _is_adaptive(search: Any) -> bool:
+    from scaleml.search._base import BaseAdaptiveSearch
+
+    return isinstance(search, BaseAdaptiveSearch)
+
+
+def _is_cv_search(search: Any) -> bool:
+    return any(hasattr(search, k) for k in ("param_grid", "param_distributions"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, numbers.Number | str | bool) or value is None:
+        return value
+    try:
+        json.dumps(value)
+    except TypeError:
+        return repr(value)
+    return value
+
+
+def _plain_dict(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in params.items()}
