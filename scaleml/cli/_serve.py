@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from scaleml.cli._app import cli
+
+if TYPE_CHECKING:
+    from scaleml.config import Settings
+    from scaleml.gateway import ModelSpec
 
 
 @cli.command()
@@ -47,6 +52,7 @@ def serve(models: tuple[str, ...], backend: str | None, host: str | None, port: 
         specs = [ModelSpec.parse(text) for text in models]
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    _check_registered(specs, settings)
     _configure_logging()
     announce = lambda line: click.echo(line, err=True)  # noqa: E731
     if settings.gateway_backend == "local" or (
@@ -65,6 +71,17 @@ def serve(models: tuple[str, ...], backend: str | None, host: str | None, port: 
             scheduler_address=client.scheduler.address,
             announce=announce,
         )
+
+
+def _check_registered(specs: list[ModelSpec], settings: Settings) -> None:
+    """Fail fast on a model name the registry does not know (an alias not set yet is waited
+    for: the gateway stays unready until it exists)."""
+    from scaleml.errors import TrackingError
+    from scaleml.tracking import registered_model_exists
+
+    for spec in specs:
+        if not registered_model_exists(spec.name, settings=settings):
+            raise TrackingError(f"no registered model {spec.name!r} in the MLflow registry")
 
 
 def _configure_logging() -> None:

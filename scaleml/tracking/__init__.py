@@ -13,6 +13,7 @@ from scaleml.tracking._registry import (
     load_model,
     model_version_info,
     register,
+    registered_model_exists,
     version_exists,
 )
 from scaleml.tracking._runs import RunLogger, Tracker, configure
@@ -33,6 +34,7 @@ __all__ = [
     "load_model",
     "model_version_info",
     "register",
+    "registered_model_exists",
     "search_and_log",
     "search_boosting_and_log",
     "train_and_log",

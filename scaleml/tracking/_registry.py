@@ -119,3 +119,13 @@ def version_exists(name: str, version: str, *, settings: Settings | None = None)
     except MlflowException:
         return False
     return True
+
+
+def registered_model_exists(name: str, *, settings: Settings | None = None) -> bool:
+    """Whether a registered model called ``name`` exists (with or without versions)."""
+    client = configure(settings)
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        return False
+    return True

@@ -23,9 +23,11 @@ def test_ready_only_after_loading_then_a_hot_swap_under_load_fails_no_request(
     gateway_factory, store, client: Client
 ) -> None:
     name = f"swap-{uuid.uuid4().hex[:6]}"
+    log_and_register(store, train_sklearn(seed=0), name)  # version 1, alias "champion"
+    log_and_register(store, train_sklearn(seed=3), name)  # version 2
     process = gateway_factory([f"{name}@live"], store, "dask", scheduler=client.scheduler.address)
     url = process.url
-    # Live at once, not ready: the alias does not exist yet.
+    # Live at once, not ready: the alias it follows does not exist yet.
     assert httpx.get(f"{url}/v2/health/live", timeout=T).json() == {"live": True}
     not_ready = httpx.get(f"{url}/v2/health/ready", timeout=T)
     assert not_ready.status_code == 503 and not_ready.json() == {"ready": False}
@@ -35,8 +37,6 @@ def test_ready_only_after_loading_then_a_hot_swap_under_load_fails_no_request(
     assert early.status_code == 503 and "not loaded" in early.json()["message"]
 
     registry = MlflowClient(store.mlflow_tracking_uri)
-    log_and_register(store, train_sklearn(seed=0), name)  # version 1, alias "champion"
-    log_and_register(store, train_sklearn(seed=3), name)  # version 2
     registry.set_registered_model_alias(name, "live", "1")
     process.wait_ready(60)
     assert httpx.get(f"{url}/v2/models/{name}/ready", timeout=T).json()["ready"] is True
