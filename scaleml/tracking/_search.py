@@ -112,9 +112,9 @@ def search_and_log(
         trials = TrialRuns(tracker.client, tracker.experiment_id, parent.run_id)
         try:
             _log_search(parent, search)
-            for source in (X, dataset):
-                if isinstance(source, Dataset):
-                    parent.log_dataset(source)
+            described = dataset if dataset is not None else X
+            if isinstance(described, Dataset):
+                parent.log_dataset(described)  # once, also when X is that same dataset
             if not isinstance(X, Dataset):
                 parent.log_params({"data.type": f"{type(X).__module__}.{type(X).__qualname__}"})
             with client.as_current() if client is not None else nullcontext():

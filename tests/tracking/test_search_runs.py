@@ -141,7 +141,12 @@ def test_dataset_search_registers_a_model_that_loads_and_predicts(
         _sgd(), PARAMS, n_initial_parameters=3, max_iter=4, random_state=0, decay_rate=None
     )
     tracked = search_and_log(
-        search, classification, tracker=tracker, client=client, register_as=name
+        search,
+        classification,
+        tracker=tracker,
+        client=client,
+        register_as=name,
+        dataset=classification,  # as the coordinator passes it: recorded once
     )
     assert tracked.registered_version == "1"
     parent, trials = _runs(tracker)
