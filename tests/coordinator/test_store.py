@@ -132,15 +132,20 @@ def test_two_coordinators_never_run_the_same_job(
         )
         for i in range(2)
     ]
-    # One experiment and one dataset for all: concurrent jobs record the same MLflow dataset.
+    # Two trainings in one experiment on one dataset (they record the same MLflow dataset at
+    # once), and eight jobs that fail fast (a missing file) to make many claims race.
     spec = train_spec(jobs_data, experiment=f"replicas-{uuid.uuid4().hex[:8]}")
-    ids = [replicas[0].store.add("train", spec, "replicas").id for _ in range(4)]
+    failing = train_spec(tmp_path / "missing")
+    specs = [spec, spec, *[failing] * 8]
+    ids = [replicas[0].store.add("train", s, "replicas").id for s in specs]
     for replica in replicas:
         replica.start()
     try:
         for job_id in ids:
             wait_for(
-                lambda job_id=job_id: replicas[1].store.get(job_id).state == "SUCCEEDED",
+                lambda job_id=job_id: (
+                    replicas[1].store.get(job_id).state in ("SUCCEEDED", "FAILED")
+                ),
                 120,
                 what=f"job {job_id}",
             )
@@ -154,5 +159,7 @@ def test_two_coordinators_never_run_the_same_job(
         assert len(runs) == 1, f"job {job_id} was started {len(runs)} times"
         owners[runs[0].data["owner"]] += 1
     assert set(owners) <= {replica.replica for replica in replicas}
-    assert sum(owners.values()) == 4
+    assert sum(owners.values()) == len(ids)
+    states = [store.get(job_id).state for job_id in ids]
+    assert states == ["SUCCEEDED"] * 2 + ["FAILED"] * 8
     store.close()
