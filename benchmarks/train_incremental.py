@@ -12,8 +12,10 @@ number of epochs, so they do identical work and end with identical models (check
 Only training is timed (not data generation, not cluster start-up); each path is warmed up
 first; repetitions interleave the two paths (the machine is shared, timings are noisy) and the
 median is reported. Peak memory: the client process and every worker are sampled with psutil
-during each run, and the workers' lifetime ``ru_maxrss`` is read at the end (one fresh cluster
-per dataset size, so it covers that size only).
+during each run, and each worker's lifetime peak RSS (``VmHWM`` in ``/proc/self/status``) is
+read at the end (one fresh cluster per dataset size, so it covers that size only). Not
+``getrusage``'s ``ru_maxrss``: it survives ``exec``, so a worker would report its parent's
+peak when that is larger.
 
 Run from the repository root::
 
@@ -27,7 +29,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import sys
@@ -225,8 +226,8 @@ def _bench_cluster(
     )
     with connect(settings, announce=lambda line: print(f"  {line}")) as client:
         worker_pids = list(client.run(os.getpid).values())
-        malloc = set(client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values())
-        print(f"  workers' MALLOC_TRIM_THRESHOLD_: {', '.join(map(str, malloc))}")
+        malloc = set(client.run(_malloc_environ).values())
+        print(f"  workers' malloc environment: {'; '.join(sorted(malloc))}")
         idle_rss = [psutil.Process(pid).memory_info().rss for pid in worker_pids]
         client.get_task_stream(start=time.time())  # registers the scheduler's task-stream plugin
         for name in args.estimators:
@@ -271,12 +272,12 @@ def _bench_cluster(
                 identical = identical and same
             print(f"  {name}: models identical (coef_, intercept_) in every run: {identical}")
             results.append(_summarise(rows, len(blocks), args.epochs, name, runs, identical))
-        worker_maxrss = [kib * 1024 for kib in client.run(_ru_maxrss_kib).values()]
+        worker_hwm = list(client.run(_peak_rss_bytes).values())
         restarted = sorted(client.run(os.getpid).values()) != sorted(worker_pids)
         print(f"  workers restarted during this size: {'YES' if restarted else 'no'}")
         for result in results:
             result["worker_idle_rss"] = idle_rss
-            result["worker_ru_maxrss"] = worker_maxrss
+            result["worker_vm_hwm"] = worker_hwm
             result["workers_restarted"] = restarted
     return results
 
@@ -319,8 +320,18 @@ def _summarise(
 # --- measuring ---------------------------------------------------------------------------------
 
 
-def _ru_maxrss_kib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def _peak_rss_bytes() -> int:
+    """This process's peak resident memory since it started (``VmHWM``)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _malloc_environ() -> str:
+    names = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
+    return ", ".join(f"{name}={os.environ.get(name, '(unset)')}" for name in names)
 
 
 @contextmanager
@@ -400,7 +411,7 @@ def _print_table(results: list[dict[str, Any]], memory_limit: int) -> None:
     for r in results:
         workers = (
             f"{max(r['worker_idle_rss']) / MiB:.0f}/{max(r['scaleml_worker_peak_rss']) / MiB:.0f}"
-            f"/{max(r['worker_ru_maxrss']) / MiB:.0f}"
+            f"/{max(r['worker_vm_hwm']) / MiB:.0f}"
         )
         client = f"{r['plain_client_peak_rss'] / MiB:.0f}/{r['scaleml_client_peak_rss'] / MiB:.0f}"
         cpu = f"{r['plain_cpu_ms_per_block']:.0f}/{r['scaleml_cpu_ms_per_block']:.0f}"
@@ -414,8 +425,8 @@ def _print_table(results: list[dict[str, Any]], memory_limit: int) -> None:
         "CPU ms/block: user+system CPU per partial_fit block, plain / scaleml (client process, "
         "which hosts the scheduler, plus workers); client MiB: peak RSS of this process "
         "(psutil, 10 ms samples) during the plain / scaleml runs; worker MiB (largest worker): "
-        "RSS after start-up / peak RSS sampled during the scaleml runs / ru_maxrss over that "
-        "size's whole run, warm-ups included (a fresh cluster per size)"
+        "RSS after start-up / peak RSS sampled during the scaleml runs / VmHWM (peak RSS) over "
+        "that size's whole run, warm-ups included (a fresh cluster per size)"
     )
 
 

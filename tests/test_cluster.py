@@ -1,8 +1,11 @@
 import os
+import sys
 
+import dask
+import pytest
 from distributed import LocalCluster
 
-from scaleml.cluster import connect
+from scaleml.cluster import WORKER_MALLOC_ENVIRON, connect
 from scaleml.config import Settings
 
 
@@ -40,3 +43,40 @@ def test_with_a_scheduler_address_the_client_joins_that_cluster(cluster: LocalCl
     # Connecting to someone else's cluster must not shut it down.
     assert cluster.status.name == "running"
     assert len(cluster.scheduler_info["workers"]) == 2
+
+
+def _malloc_environ() -> dict[str, str | None]:
+    return {
+        name: os.environ.get(name) for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
+    }
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings")
+def test_local_workers_get_scalemls_malloc_settings_whatever_an_earlier_cluster_left(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An earlier Dask cluster in this process leaves its pre-spawn value in os.environ.
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    settings = Settings(n_workers=1, dashboard_address=":0", cache_dir=tmp_path / "cache")
+    with connect(settings, announce=lambda line: None) as client:
+        assert list(client.run(_malloc_environ).values()) == [WORKER_MALLOC_ENVIRON]
+        # The nanny's copy of the values in this process is undone once the workers run.
+        assert _malloc_environ() == {
+            "MALLOC_TRIM_THRESHOLD_": "65536",
+            "MALLOC_MMAP_THRESHOLD_": None,
+        }
+    assert dask.config.get("distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_") == 65536
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings")
+def test_a_users_own_malloc_setting_for_the_workers_is_kept(tmp_path) -> None:
+    settings = Settings(n_workers=1, dashboard_address=":0", cache_dir=tmp_path / "cache")
+    key = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+    with (
+        dask.config.set({key: 1_000_000}),
+        connect(settings, announce=lambda line: None) as client,
+    ):
+        (worker,) = client.run(_malloc_environ).values()
+    assert worker["MALLOC_TRIM_THRESHOLD_"] == "1000000"
+    assert worker["MALLOC_MMAP_THRESHOLD_"] is None

@@ -6,6 +6,8 @@ block is needed (usually inside a task on a Dask worker), so the client never ho
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,9 +39,13 @@ class ParquetBlock:
         return self.read_table(columns).to_pandas()
 
     def read_table(self, columns: list[str]) -> pa.Table:
-        """Read this block's ``columns`` as an Arrow table."""
-        with fsspec.open(self.path, "rb", **self.storage_options) as handle:
-            return pq.ParquetFile(handle).read_row_groups(list(self.row_groups), columns=columns)
+        """Read this block's ``columns`` as an Arrow table.
+
+        A local file is opened by pyarrow itself (native reads, no Python file object in
+        between); a URL goes through fsspec with ``storage_options``.
+        """
+        with _open_parquet(self.path, self.storage_options) as parquet:
+            return parquet.read_row_groups(list(self.row_groups), columns=columns)
 
 
 @dataclass(frozen=True)
@@ -97,8 +103,8 @@ def parquet_blocks(
     (a single larger row group is one block)."""
     blocks: list[ParquetBlock] = []
     for path in paths:
-        with fsspec.open(path, "rb", **storage_options) as handle:
-            metadata = pq.ParquetFile(handle).metadata
+        with _open_parquet(path, storage_options) as parquet:
+            metadata = parquet.metadata
         group: list[int] = []
         group_rows = 0
         for index in range(metadata.num_row_groups):
@@ -111,3 +117,21 @@ def parquet_blocks(
         if group:
             blocks.append(ParquetBlock(path, tuple(group), group_rows, storage_options))
     return blocks
+
+
+_LOCAL_PROTOCOLS = (None, "file", "local")
+
+
+@contextmanager
+def _open_parquet(path: str, storage_options: dict[str, Any]) -> Iterator[pq.ParquetFile]:
+    """Open a Parquet file: a local path natively with pyarrow, a URL through fsspec."""
+    protocol, local_path = fsspec.core.split_protocol(path)
+    if protocol in _LOCAL_PROTOCOLS:
+        with pq.ParquetFile(local_path) as parquet:
+            yield parquet
+        return
+    with (
+        fsspec.open(path, "rb", **storage_options) as handle,
+        pq.ParquetFile(handle) as parquet,
+    ):
+        yield parquet

@@ -1,9 +1,11 @@
 """Incremental training: blocks stream through ``partial_fit`` on the cluster.
 
-The model lives on a worker as a future. Each training block is read by a worker task a few
-blocks ahead of the ``partial_fit`` that consumes it (``prefetch``), so reading overlaps fitting
-and a worker holds at most a few blocks plus the model. Validation blocks are read and scored
-on the workers; only small dicts of statistics come back to the driver.
+The model lives on a worker as a future. One task fits a run of consecutive blocks
+(``blocks_per_task``), reading the next block in a background thread while the current one is
+fitted, with at most ``prefetch`` blocks in memory; each task is chained to the state the
+previous one returned, so the blocks are fitted in order, and a worker holds at most a few
+blocks plus the model. Validation blocks are read and scored on the workers; only small dicts
+of statistics come back to the driver.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from scaleml.train._scoring import (
     improved,
     metrics_from_statistics,
 )
-from scaleml.train._tasks import BlockColumns, ModelState, load_block, partial_fit, score_block
+from scaleml.train._tasks import BlockColumns, ModelState, fit_blocks, score_blocks
 
 if TYPE_CHECKING:
     from scaleml.data import Dataset
 
-_FIT_PRIORITY = 10  # a worker with a fit and a read queued runs the fit first
+DEFAULT_BLOCKS_PER_TASK = 10
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,7 @@ def train_incremental(
     patience: int | None = None,
     tol: float = 1e-4,
     prefetch: int = 2,
+    blocks_per_task: int = DEFAULT_BLOCKS_PER_TASK,
     on_epoch_end: Callable[[EpochReport], object] | None = None,
     on_block_done: Callable[[int, int], object] | None = None,
 ) -> TrainingResult:
@@ -105,22 +108,31 @@ def train_incremental(
             regressors, ``inertia`` for clusterers); default accuracy, r2 or inertia.
         patience: stop after this many epochs without an improvement of more than ``tol``.
         tol: the smallest change of the scoring metric that counts as an improvement.
-        prefetch: training blocks read ahead of the ``partial_fit`` that uses them (>= 1).
+        prefetch: training blocks in a worker's memory at once, the one being fitted included
+            (>= 1); with 2, the next block is read while the current one is fitted.
+        blocks_per_task: consecutive training blocks fitted by one task (>= 1). More blocks
+            per task cost less scheduling per block; fewer give finer progress and cancel
+            sooner (a running task finishes its blocks).
         on_epoch_end: called with each epoch's :class:`EpochReport`.
-        on_block_done: called with ``(blocks_done, blocks_total)`` as blocks are fitted or
-            scored; the total assumes every epoch runs.
+        on_block_done: called with ``(blocks_done, blocks_total)`` once per block fitted or
+            scored, in order; the calls for fitted blocks come ``blocks_per_task`` at a time,
+            as each task finishes. The total assumes every epoch runs.
 
     Raises:
         TrainingError: an argument is invalid; raised before any work starts.
     """
-    scoring = _check_arguments(estimator, dataset, epochs, scoring, patience, tol, prefetch)
+    scoring = _check_arguments(
+        estimator, dataset, epochs, scoring, patience, tol, prefetch, blocks_per_task
+    )
     client = client or _current_client()
     kind = estimator_kind(estimator)
     if kind == "classifier" and classes is None and not hasattr(estimator, "classes_"):
         classes = dataset.classes(client)
     class_array = None if classes is None else np.asarray(classes)
     columns = BlockColumns(dataset.features, dataset.target, dataset.feature_dtype)
-    driver = _Driver(client, dataset, columns, class_array, prefetch, on_block_done, epochs)
+    driver = _Driver(
+        client, dataset, columns, class_array, prefetch, blocks_per_task, on_block_done, epochs
+    )
     rng = np.random.default_rng(random_state)
     started = time.perf_counter()
     # Scattering sends a copy: the caller's estimator is never modified.
@@ -178,7 +190,8 @@ def train_incremental(
 
 
 class _Driver:
-    """Submits the tasks of one training and keeps at most ``prefetch`` blocks read ahead."""
+    """Submits the tasks of one training: one ``fit_blocks`` task per run of consecutive
+    blocks, each chained to the state the previous one returns."""
 
     def __init__(
         self,
@@ -187,6 +200,7 @@ class _Driver:
         columns: BlockColumns,
         classes: np.ndarray | None,
         prefetch: int,
+        blocks_per_task: int,
         on_block_done: Callable[[int, int], object] | None,
         epochs: int,
     ) -> None:
@@ -195,6 +209,7 @@ class _Driver:
         self.columns = columns
         self.classes = classes
         self.prefetch = prefetch
+        self.blocks_per_task = blocks_per_task
         self.on_block_done = on_block_done
         self.blocks_total = epochs * (len(dataset.train_blocks) + len(dataset.validation_blocks))
         self.blocks_done = 0
@@ -203,50 +218,52 @@ class _Driver:
         self._outstanding: list[Future] = []
 
     def fit_epoch(self, state: Future, order: list[int]) -> Future:
-        """Chain one ``partial_fit`` per block in ``order``; return the final state's future."""
-        reads: dict[int, Future] = {}
-        previous: Future | None = None
-        for position in range(min(self.prefetch, len(order))):
-            reads[position] = self._read(order[position])
-        for position in range(len(order)):
-            state = self.client.submit(
-                partial_fit,
-                state,
-                reads.pop(position),
-                self.classes,
-                key=f"partial_fit-{self.token}-{order[position]}-{uuid.uuid4().hex[:6]}",
-                priority=_FIT_PRIORITY,
-            )
-            self._outstanding = [state, *reads.values()]
-            if previous is not None:
-                # The previous block is released: read one more ahead, keeping `prefetch`
-                # blocks in memory at most (the one being fitted included).
-                self._finish(previous)
-                ahead = position + self.prefetch - 1
-                if ahead < len(order) and ahead not in reads:
-                    reads[ahead] = self._read(order[ahead])
-            previous = state
-        self._finish(state)
+        """Fit the blocks in ``order``, ``blocks_per_task`` per task; return the final state.
+
+        The next task is submitted before the current one finishes, so the worker that holds
+        the state starts it at once; at most two fit tasks are outstanding, and only one runs
+        (each needs its predecessor's state).
+        """
+        runs = [
+            order[start : start + self.blocks_per_task]
+            for start in range(0, len(order), self.blocks_per_task)
+        ]
+        running: tuple[Future, int] | None = None
+        for run in runs:
+            state = self._fit(state, run)
+            self._outstanding = [state] if running is None else [running[0], state]
+            if running is not None:
+                self._finish(*running)
+            running = (state, len(run))
+        if running is not None:
+            self._outstanding = [running[0]]
+            self._finish(*running)
         self.rows_seen = self._rows(state)
         return state
 
     def validate(self, state: Future) -> dict[str, float]:
-        """Score the model on every validation block, on the workers."""
+        """Score the model on every validation block, on the workers, ``blocks_per_task``
+        blocks per task."""
+        validation = self.dataset.validation_blocks
+        runs = [
+            validation[start : start + self.blocks_per_task]
+            for start in range(0, len(validation), self.blocks_per_task)
+        ]
         futures = [
             self.client.submit(
-                score_block,
+                score_blocks,
                 state,
-                self.dataset.blocks[index],
+                [self.dataset.blocks[index] for index in run],
                 self.columns,
-                key=f"score_block-{self.token}-{index}-{uuid.uuid4().hex[:6]}",
+                key=f"score_blocks-{self.token}-{run[0]}-{uuid.uuid4().hex[:6]}",
             )
-            for index in self.dataset.validation_blocks
+            for run in runs
         ]
         self._outstanding = [state, *futures]
         parts = []
-        for future in futures:
+        for future, run in zip(futures, runs, strict=True):
             parts.append(future.result())
-            self._count_block()
+            self._count_blocks(len(run))
         return metrics_from_statistics(add_statistics(parts))
 
     def cancel_outstanding(self) -> None:
@@ -256,27 +273,31 @@ class _Driver:
             self.client.cancel(pending)
         self._outstanding = []
 
-    def _read(self, block_index: int) -> Future:
+    def _fit(self, state: Future, run: list[int]) -> Future:
         return self.client.submit(
-            load_block,
-            self.dataset.blocks[block_index],
+            fit_blocks,
+            state,
+            [self.dataset.blocks[index] for index in run],
             self.columns,
-            key=f"load_block-{self.token}-{block_index}-{uuid.uuid4().hex[:6]}",
+            self.classes,
+            prefetch=self.prefetch,
+            key=f"fit_blocks-{self.token}-{run[0]}-{uuid.uuid4().hex[:6]}",
         )
 
-    def _finish(self, fitted: Future) -> None:
+    def _finish(self, fitted: Future, n_blocks: int) -> None:
         wait(fitted)
         if fitted.status == "error":
             fitted.result()  # raises the worker's exception here
-        self._count_block()
+        self._count_blocks(n_blocks)
 
     def _rows(self, state: Future) -> int:
         return self.client.submit(_rows_seen, state, key=f"rows-{uuid.uuid4().hex}").result()
 
-    def _count_block(self) -> None:
-        self.blocks_done += 1
-        if self.on_block_done is not None:
-            self.on_block_done(self.blocks_done, self.blocks_total)
+    def _count_blocks(self, n_blocks: int) -> None:
+        for _ in range(n_blocks):
+            self.blocks_done += 1
+            if self.on_block_done is not None:
+                self.on_block_done(self.blocks_done, self.blocks_total)
 
 
 def _rows_seen(state: ModelState) -> int:
@@ -291,6 +312,7 @@ def _check_arguments(
     patience: int | None,
     tol: float,
     prefetch: int,
+    blocks_per_task: int,
 ) -> str | None:
     if not is_incremental(estimator):
         raise TrainingError(
@@ -301,6 +323,8 @@ def _check_arguments(
         raise TrainingError(f"epochs must be an integer >= 1, got {epochs!r}")
     if not isinstance(prefetch, int) or prefetch < 1:
         raise TrainingError(f"prefetch must be an integer >= 1, got {prefetch!r}")
+    if not isinstance(blocks_per_task, int) or blocks_per_task < 1:
+        raise TrainingError(f"blocks_per_task must be an integer >= 1, got {blocks_per_task!r}")
     if tol < 0:
         raise TrainingError(f"tol must be >= 0, got {tol!r}")
     if not dataset.train_blocks:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import copy
+import ctypes
+import ctypes.util
+import functools
+import sys
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from scaleml.data._blocks import Block, read_xy
-from scaleml.train._scoring import block_statistics
+from scaleml.train._scoring import add_statistics, block_statistics
+
+XY = tuple[np.ndarray, np.ndarray | None]
 
 
 @dataclass
@@ -30,28 +40,117 @@ class BlockColumns:
     dtype: np.dtype
 
 
-def load_block(block: Block, columns: BlockColumns) -> tuple[np.ndarray, np.ndarray | None]:
+def load_block(block: Block, columns: BlockColumns) -> XY:
     """Read one block as ``(X, y)``."""
     return read_xy(block, columns.features, columns.target, columns.dtype)
 
 
-def partial_fit(
-    state: ModelState, xy: tuple[np.ndarray, np.ndarray | None], classes: np.ndarray | None
+def fit_blocks(
+    state: ModelState,
+    blocks: list[Block],
+    columns: BlockColumns,
+    classes: np.ndarray | None,
+    *,
+    prefetch: int = 2,
 ) -> ModelState:
-    """One ``partial_fit`` call on one block, on a copy: the input state stays as it was, so a
-    task that is re-run (after a worker died) starts from the same model."""
-    x, y = xy
+    """``partial_fit`` on each of ``blocks`` in order, reading ahead while fitting.
+
+    A background thread reads the next blocks while the current one is fitted (pyarrow's
+    reads and the estimators' inner loops release the GIL), with at most ``prefetch`` blocks
+    in memory at once, the one being fitted included (``prefetch=1``: read, fit, read, ...).
+    The result is the same as plain ``partial_fit`` calls on the blocks in this order.
+
+    The estimator is copied first: the input state stays as it was, so a task that is re-run
+    (after a worker died) starts from the same model.
+    """
     estimator = copy.deepcopy(state.estimator)
+    rows = state.rows_seen
+    calls = state.partial_fit_calls
+    reader = _reader()
+    # Each read is submitted only when a slot is free: reads in flight or done plus the block
+    # being fitted never exceed `prefetch`.
+    pending: deque[Future[XY]] = deque()
+    upcoming = iter(blocks)
+    try:
+        for block in upcoming:
+            pending.append(reader.submit(load_block, block, columns))
+            if len(pending) >= prefetch:
+                break
+        while pending:
+            x, y = pending.popleft().result()
+            _partial_fit(estimator, x, y, classes)
+            rows += len(x)
+            calls += 1
+            del x, y  # this block's slot is free before the next read starts
+            following = next(upcoming, None)
+            if following is not None:
+                pending.append(reader.submit(load_block, following, columns))
+    finally:
+        for future in pending:
+            future.cancel()
+        pending.clear()
+        _return_free_memory()
+    return ModelState(estimator, rows, calls)
+
+
+def score_blocks(state: ModelState, blocks: list[Block], columns: BlockColumns) -> dict[str, float]:
+    """Read validation blocks one at a time; return the model's summed additive statistics."""
+    parts = []
+    try:
+        for block in blocks:
+            x, y = load_block(block, columns)
+            parts.append(block_statistics(state.estimator, x, y))
+            del x, y
+    finally:
+        _return_free_memory()
+    return add_statistics(parts)
+
+
+def _partial_fit(
+    estimator: Any, x: np.ndarray, y: np.ndarray | None, classes: np.ndarray | None
+) -> None:
     if classes is not None:
         estimator.partial_fit(x, y, classes=classes)
     elif y is not None:
         estimator.partial_fit(x, y)
     else:
         estimator.partial_fit(x)
-    return ModelState(estimator, state.rows_seen + len(x), state.partial_fit_calls + 1)
 
 
-def score_block(state: ModelState, block: Block, columns: BlockColumns) -> dict[str, float]:
-    """Load a validation block and return the model's additive statistics on it."""
-    x, y = load_block(block, columns)
-    return block_statistics(state.estimator, x, y)
+_readers = threading.local()
+
+
+def _reader() -> ThreadPoolExecutor:
+    """The read-ahead thread of the calling (task) thread, started on first use and kept:
+    a new thread per task would leave a new allocator heap behind each time (pyarrow's
+    mimalloc keeps per-thread heaps)."""
+    executor = getattr(_readers, "executor", None)
+    if executor is None:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="scaleml-read")
+        _readers.executor = executor
+    return executor
+
+
+def _return_free_memory() -> None:
+    """Give the memory a task's blocks used back to the OS.
+
+    Within a task, freed blocks stay with the allocators and are reused for the next block
+    (see ``scaleml.cluster``: the workers' malloc settings). Between tasks they go back, so the
+    worker's RSS, which Dask's memory monitor pauses and restarts workers on, shows only what
+    is live; otherwise an idle worker could stay above the pause threshold for good. Arrow
+    buffers come from pyarrow's own pool (mimalloc or jemalloc), the rest from glibc.
+    """
+    pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (e.g. musl has no malloc_trim)
+        return None

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from scaleml.data import DaskPartitionBlock, Dataset, ParquetBlock
+from scaleml.data import DaskPartitionBlock, Dataset, ParquetBlock, read_xy
 from scaleml.errors import DatasetError
 
 
@@ -129,3 +129,34 @@ def test_description_holds_schema_rows_and_fingerprint(classification: Dataset) 
     assert len(description["fingerprint"]) == 64
     example = classification.input_example(3)
     assert list(example.columns) == classification.features and len(example) == 3
+
+
+def test_local_files_are_read_natively_and_urls_through_fsspec(
+    classification_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fsspec
+
+    local = Dataset(str(classification_path), target="target")
+    expected = local.read_xy(2)
+    # A URL is read through fsspec (here its in-memory filesystem) and gives the same arrays.
+    memory = fsspec.filesystem("memory")
+    for path in sorted(classification_path.glob("*.parquet")):
+        memory.pipe(f"/scaleml-test/{path.name}", path.read_bytes())
+    try:
+        remote = Dataset("memory://scaleml-test", target="target")
+        assert remote.blocks[2].path.startswith("memory://")
+        remote_xy = remote.read_xy(2)
+    finally:
+        memory.rm("/scaleml-test", recursive=True)
+
+    # Local paths, plain or file://, never go through fsspec's Python file objects.
+    def no_fsspec(*args, **kwargs):
+        raise AssertionError(f"fsspec.open called for a local file: {args}")
+
+    monkeypatch.setattr(fsspec, "open", no_fsspec)
+    block = local.blocks[2]
+    as_url = ParquetBlock(f"file://{block.path}", block.row_groups, block.n_rows)
+    from_url = read_xy(as_url, local.features, local.target, local.feature_dtype)
+    for xy in (remote_xy, local.read_xy(2), from_url):
+        np.testing.assert_array_equal(xy[0], expected[0])
+        np.testing.assert_array_equal(xy[1], expected[1])

@@ -1,5 +1,6 @@
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,7 @@ def test_worker_errors_reach_the_caller_and_nothing_is_left_running(
     [
         (SGDClassifier().set_params(), {"epochs": 0}, "epochs must be an integer >= 1"),
         (SGDClassifier(), {"prefetch": 0}, "prefetch must be"),
+        (SGDClassifier(), {"blocks_per_task": 0}, "blocks_per_task must be"),
         (SGDClassifier(), {"scoring": "r2"}, r"scoring must be one of \['accuracy'\]"),
         (SGDClassifier(), {"patience": 0}, "patience must be"),
         (SGDClassifier(), {"tol": -1}, "tol must be >= 0"),
@@ -189,3 +191,60 @@ def test_without_a_client_the_error_says_how_to_get_one(classification_path: Pat
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "TrainingError: no Dask client: pass client=, or open one with" in done.stderr
+
+
+@pytest.mark.parametrize(("blocks_per_task", "prefetch"), [(1, 2), (3, 1), (3, 3), (100, 2)])
+def test_any_run_length_and_prefetch_give_the_plain_loops_model(
+    client: Client, classification: Dataset, blocks_per_task: int, prefetch: int
+) -> None:
+    estimator = SGDClassifier(loss="log_loss", random_state=3)
+    result = train_incremental(
+        estimator,
+        classification,
+        epochs=2,
+        random_state=4,
+        client=client,
+        blocks_per_task=blocks_per_task,
+        prefetch=prefetch,
+    )
+    orders = [report.block_order for report in result.history]
+    reference = _plain_loop(estimator, classification, orders, classes=[0, 1])
+    np.testing.assert_array_equal(result.estimator.coef_, reference.coef_)
+    np.testing.assert_array_equal(result.estimator.intercept_, reference.intercept_)
+    assert result.partial_fit_calls == 2 * len(classification.train_blocks)
+
+
+def test_a_callback_that_raises_cancels_what_is_outstanding(
+    client: Client, classification: Dataset
+) -> None:
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(done: int, total: int) -> None:
+        raise Stop
+
+    with pytest.raises(Stop):
+        # One block per task: later tasks are queued when the first one reports.
+        train_incremental(
+            SGDClassifier(),
+            classification,
+            epochs=3,
+            client=client,
+            blocks_per_task=1,
+            on_block_done=stop_after_first,
+        )
+    # No task of that training waits or runs: the queued ones were cancelled. (A cancel that
+    # overtakes its task's submission is retried by the scheduler a moment later.)
+    deadline = time.monotonic() + 10
+    while pending := [
+        state
+        for state in client.run_on_scheduler(_fit_task_states)
+        if state in ("waiting", "queued", "processing", "no-worker")
+    ]:
+        assert time.monotonic() < deadline, pending
+        time.sleep(0.05)
+    assert not any(client.processing().values())
+
+
+def _fit_task_states(dask_scheduler) -> list[str]:
+    return [ts.state for key, ts in dask_scheduler.tasks.items() if "fit_blocks-" in str(key)]

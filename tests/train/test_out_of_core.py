@@ -4,9 +4,10 @@ import os
 from pathlib import Path
 
 import pytest
-from distributed import Client, LocalCluster
 from sklearn.linear_model import SGDClassifier
 
+from scaleml.cluster import connect
+from scaleml.config import Settings
 from scaleml.data import Dataset, write_synthetic
 from scaleml.train import train_incremental
 
@@ -39,16 +40,15 @@ def test_training_streams_a_dataset_five_times_the_worker_memory_limit(tmp_path:
     assert in_memory_bytes > 5 * WORKER_MEMORY_LIMIT
     client_peak_before = _peak_rss_bytes()
 
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            memory_limit=WORKER_MEMORY_LIMIT,
-            dashboard_address=":0",
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    # The cluster scaleml deploys (its worker malloc settings included), with a low limit.
+    settings = Settings(
+        n_workers=2,
+        threads_per_worker=1,
+        worker_memory_limit=str(WORKER_MEMORY_LIMIT),
+        dashboard_address=":0",
+        cache_dir=tmp_path / "cache",
+    )
+    with connect(settings, announce=lambda line: None) as client:
         workers_before = client.run(os.getpid)
         result = train_incremental(
             SGDClassifier(alpha=1e-4, random_state=0), dataset, epochs=1, client=client
