@@ -76,6 +76,14 @@ class BackgroundGateway:
         self._server.should_exit = True
         self._thread.join(timeout)
 
+    def wait(self) -> None:
+        """Block until the server stops, or until Ctrl-C (which stops it)."""
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.5)
+        except KeyboardInterrupt:
+            self.stop()
+
     def __enter__(self) -> BackgroundGateway:
         return self
 
@@ -89,6 +97,7 @@ def serve_in_background(
     client: Any = None,
     *,
     wait_ready_s: float | None = 120.0,
+    port: int = 0,
 ) -> BackgroundGateway:
     """Start a gateway on 127.0.0.1 and a free port in a background thread.
 
@@ -99,6 +108,7 @@ def serve_in_background(
             workers (``dask`` backend), else in this process (``local``), unless
             ``settings.gateway_backend`` says otherwise.
         wait_ready_s: wait this long for every model to load (``None``: do not wait).
+        port: the port on 127.0.0.1 (0: a free one).
 
     Raises:
         TimeoutError: the models were not loaded within ``wait_ready_s``.
@@ -107,7 +117,7 @@ def serve_in_background(
     if client is not None and settings.gateway_backend == "auto":
         settings = settings.model_copy(update={"gateway_backend": "dask"})
     app = create_app(models, settings, scheduler_address=address)
-    sock = bind("127.0.0.1", 0)
+    sock = bind("127.0.0.1", port)
     config = uvicorn_config(app, settings)
     server = uvicorn.Server(config)
     thread = threading.Thread(
