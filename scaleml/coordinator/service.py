@@ -138,7 +138,7 @@ class Coordinator:
         if self._dask is None and not self._connect():
             return
         store = self.store
-        store.heartbeat(self.replica, self.lease_s)
+        store.heartbeat(self.replica, self.running_jobs, self.lease_s)
         for job_id in store.cancel_requests(self.replica):
             self._cancel_local(job_id)
         for job_id in store.fail_expired():
@@ -193,7 +193,8 @@ class Coordinator:
                 client=running.client,
                 cancelled=running.cancelled,
                 on_progress=lambda update: self._progress(job.id, update),
-                on_run=lambda experiment_id, run_id: self.store.update_running(
+                on_run=lambda experiment_id, run_id: self._best_effort(
+                    self.store.update_running,
                     job.id,
                     self.replica,
                     mlflow_experiment_id=experiment_id,
@@ -218,10 +219,27 @@ class Coordinator:
                 logger.debug("%s", traceback.format_exc())
         finally:
             stack.close()  # the job's Dask client: its remaining futures are released
+            self._finish(job.id, state, error, values)
             with self._lock:
-                self._running.pop(job.id, None)
-            self.store.finish(job.id, self.replica, state, error=error, **values)
+                self._running.pop(job.id, None)  # its lease is no longer renewed
             self._wake.set()
+
+    def _finish(self, job_id: str, state: str, error: str | None, values: dict[str, Any]) -> None:
+        for attempt in range(5):  # ride out a database hiccup
+            try:
+                self.store.finish(job_id, self.replica, state, error=error, **values)
+                return
+            except Exception:
+                logger.warning("job %s: cannot record %s yet", job_id, state, exc_info=True)
+                time.sleep(0.5 * 2**attempt)
+        logger.error("job %s: %s not recorded; its lease will expire", job_id, state)
+
+    def _best_effort(self, record: Any, *args: Any, **kwargs: Any) -> None:
+        """Progress is informative: a failure to store it must not fail the job."""
+        try:
+            record(*args, **kwargs)
+        except Exception:
+            logger.warning("cannot store the progress of a job", exc_info=True)
 
     def _end_orphaned_runs(self, job_id: str) -> None:
         job = self.store.get(job_id)
@@ -237,7 +255,7 @@ class Coordinator:
         values = {"message": update.get("message"), "best_score": update.get("best_score")}
         if update.get("progress") is not None:
             values["progress"] = update["progress"]
-        self.store.report(job_id, self.replica, "progress", update, **values)
+        self._best_effort(self.store.report, job_id, self.replica, "progress", update, **values)
 
     def _cancel_local(self, job_id: str) -> None:
         with self._lock:

@@ -224,12 +224,16 @@ class JobStore:
             return self.get(job_id)
         return None
 
-    def heartbeat(self, owner: str, lease_s: float) -> None:
-        """Renew the lease of every job ``owner`` is running."""
+    def heartbeat(self, owner: str, job_ids: Sequence[str], lease_s: float) -> None:
+        """Renew the lease of the jobs ``job_ids`` that ``owner`` is running."""
+        if not job_ids:
+            return
         with self.session() as session:
             session.execute(
                 update(JobRow)
-                .where(JobRow.owner == owner, JobRow.state == "RUNNING")
+                .where(
+                    JobRow.owner == owner, JobRow.state == "RUNNING", JobRow.id.in_(list(job_ids))
+                )
                 .values(lease_expires=time.time() + lease_s)
             )
 

@@ -93,7 +93,7 @@ def test_heartbeat_keeps_a_lease(store: JobStore) -> None:
     store.claim_next("live-replica", lease_s=0.5)
     for _ in range(4):
         time.sleep(0.2)
-        store.heartbeat("live-replica", lease_s=0.5)
+        store.heartbeat("live-replica", [job_id], lease_s=0.5)
         assert store.fail_expired() == []
     assert store.get(job_id).state == "RUNNING"
 
