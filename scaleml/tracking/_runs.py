@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,11 @@ class RunLogger:
         signature = infer_signature(input_example, estimator.predict(input_example))
         with mlflow.start_run(run_id=self.run_id):
             info = mlflow.sklearn.log_model(
-                estimator, name=name, signature=signature, input_example=input_example
+                estimator,
+                name=name,
+                signature=signature,
+                input_example=input_example,
+                pip_requirements=_pip_requirements(mlflow.sklearn, "skops"),
             )
         self.set_tags({"scaleml.model_uri": info.model_uri})
         return info.model_uri
@@ -160,7 +165,11 @@ class RunLogger:
         signature = infer_signature(input_example, model.predict(input_example))
         with mlflow.start_run(run_id=self.run_id):
             info = module.log_model(
-                model, name=name, signature=signature, input_example=input_example
+                model,
+                name=name,
+                signature=signature,
+                input_example=input_example,
+                pip_requirements=_pip_requirements(module),
             )
         self.set_tags({"scaleml.model_uri": info.model_uri})
         return info.model_uri
@@ -179,6 +188,18 @@ def configure(settings: Settings | None = None) -> MlflowClient:
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         mlflow.set_registry_uri(settings.mlflow_tracking_uri)
     return MlflowClient(mlflow.get_tracking_uri(), registry_uri=mlflow.get_registry_uri())
+
+
+def _pip_requirements(flavor: Any, *extra: str) -> list[str]:
+    """The flavor's own pinned requirements (and ``extra`` packages, pinned as installed).
+
+    Given explicitly, so MLflow does not infer them by loading the model in a subprocess:
+    that took 3-7 s per model and listed whatever the logging process had imported.
+    """
+    return [
+        *flavor.get_default_pip_requirements(),
+        *(f"{package}=={metadata.version(package)}" for package in extra),
+    ]
 
 
 def _provenance_tags() -> dict[str, str]:
