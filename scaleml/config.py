@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         "(workers holding the model), 'auto' (dask when SCALEML_SCHEDULER is set, else local).",
     )
     gateway_max_batch_size: int = Field(
-        default=256, ge=1, le=100_000, description="Rows per predict call, at most."
+        default=1024, ge=1, le=100_000, description="Rows per predict call, at most."
     )
     gateway_max_wait_ms: float = Field(
         default=2.0,
