@@ -21,6 +21,7 @@ from sklearn.linear_model import SGDClassifier
 
 from scaleml.client import Client
 from scaleml.coordinator import RESTARTED
+from scaleml.coordinator.service import STOPPED
 from tests.coordinator.conftest import TOKEN, free_port, train_spec, wait_for
 
 pytestmark = pytest.mark.slow
@@ -202,4 +203,22 @@ def test_sigkill_fails_the_running_job_and_the_restarted_coordinator_runs_the_qu
 
         wait_for(lambda: not leftovers(), 30, what="the killed job's tasks to go")
     fresh.close()
+    client.close()
+
+
+def test_sigterm_stops_the_coordinator_and_fails_its_running_job(
+    stack: Stack, jobs_data: Path
+) -> None:
+    client = Client(stack.url, token=TOKEN)
+    job = client.submit(train_spec(jobs_data, epochs=100_000))
+    wait_for(lambda: (job.status().progress or 0) > 0, 120, what="the long job to run")
+    assert stack.coordinator is not None
+    os.killpg(stack.coordinator.pid, signal.SIGTERM)
+    stack.coordinator.wait(60)  # uvicorn shuts down, then re-raises the signal (-15)
+
+    stack.start_coordinator()
+    info = Client(stack.url, token=TOKEN).job(job.id).status()
+    assert info.state == "FAILED" and info.error == STOPPED
+    run = mlflow.MlflowClient(stack.mlflow_url).get_run(info.mlflow_run_id)  # type: ignore[attr-defined]
+    assert run.info.status == "KILLED"
     client.close()
