@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from scaleml.config import Settings
+from scaleml.gateway._access import AccessLogBuffer
 from scaleml.gateway._backends import DaskBackend, LocalBackend
 from scaleml.gateway._batcher import QueueFull
 from scaleml.gateway._contract import Rows
@@ -42,6 +43,7 @@ class Gateway:
             raise ValueError(f"serve at least one model, each name once; got {names}")
         self.settings = settings
         self.metrics = GatewayMetrics()
+        self.access_log = AccessLogBuffer()
         self.models = {s.name: ServedModel(s, settings, self.metrics) for s in specs}
         self.backend_name = choose_backend(settings, scheduler_address)
         if self.backend_name == "dask":
@@ -103,3 +105,4 @@ class Gateway:
             await asyncio.gather(self._task, return_exceptions=True)
         await asyncio.gather(*(m.close() for m in self.models.values()), return_exceptions=True)
         await self.backend.close()
+        self.access_log.flush()

@@ -1,13 +1,10 @@
-"""The app factory, the one place that maps domain errors to HTTP, and the access log."""
+"""The app factory and its error handlers (statuses from ``_errors.http_error``)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,17 +13,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import scaleml
 from scaleml.config import Settings
+from scaleml.gateway._access import AccessLog
 from scaleml.gateway._batcher import BatcherClosed, QueueFull
 from scaleml.gateway._contract import RequestError
 from scaleml.gateway._errors import GatewayError, error_body, http_error
 from scaleml.gateway._fastlane import FastLane
 from scaleml.gateway._gateway import Gateway
-from scaleml.gateway._metrics import GatewayMetrics
 from scaleml.gateway._models import ModelSpec
 from scaleml.gateway.api.routes import health, mlflow_scoring, v2
 
 log = logging.getLogger("scaleml.gateway")
-access_log = logging.getLogger("scaleml.gateway.access")
 
 
 def create_app(
@@ -65,7 +61,7 @@ def create_app(
     _add_error_handlers(app)
     if settings.gateway_fast_lane:
         app.add_middleware(FastLane, gateway=gateway)
-    app.add_middleware(_AccessLog, metrics=gateway.metrics)
+    app.add_middleware(AccessLog, metrics=gateway.metrics, buffer=gateway.access_log)
     return app
 
 
@@ -95,53 +91,3 @@ def _add_error_handlers(app: FastAPI) -> None:
         code = "RESOURCE_DOES_NOT_EXIST" if exc.status_code == 404 else "BAD_REQUEST"
         body = error_body(request.url.path, code, str(exc.detail))
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
-
-class _AccessLog:
-    """One JSON line per request on ``scaleml.gateway.access``; request metrics per model."""
-
-    def __init__(self, app: Any, metrics: GatewayMetrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Any) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            seconds = time.perf_counter() - start
-            state = scope.get("state") or {}
-            model = state.get("model")
-            path = scope["path"]
-            if model is not None:
-                protocol = "v2" if path.startswith("/v2") else "mlflow"
-                self.metrics.requests.labels(model, protocol, str(status)).inc()
-                self.metrics.latency.labels(model).observe(seconds)
-            if access_log.isEnabledFor(logging.INFO):
-                client = scope.get("client")
-                access_log.info(
-                    json.dumps(
-                        {
-                            "ts": round(time.time(), 3),
-                            "method": scope["method"],
-                            "path": path,
-                            "status": status,
-                            "ms": round(seconds * 1000, 2),
-                            "model": model,
-                            "version": state.get("version"),
-                            "client": f"{client[0]}:{client[1]}" if client else None,
-                        },
-                        separators=(",", ":"),
-                    )
-                )

@@ -273,6 +273,25 @@ def test_metrics_report_requests_latency_batches_queue_and_version(dask_gateway,
         assert needle in text, needle
 
 
+def test_each_request_gets_a_structured_access_log_line(dask_gateway, models) -> None:
+    name = models["sklearn"]
+    answer = invocations(dask_gateway.url, name, {"inputs": dict.fromkeys(FEATURES, 0.2)})
+    assert answer.status_code == 200
+    path = f"/models/{name}/invocations"
+    deadline = time.monotonic() + 5
+    found: list[dict] = []
+    while not found and time.monotonic() < deadline:
+        for line in list(dask_gateway.lines):
+            if line.startswith("{") and f'"path":"{path}","status":200' in line:
+                found.append(json.loads(line))
+        time.sleep(0.05)
+    assert found, "no access-log line for the request"
+    record = found[-1]
+    assert record["method"] == "POST" and record["status"] == 200
+    assert record["model"] == name and record["version"] == "1" and record["ms"] > 0
+    assert record["client"].startswith("127.0.0.1:")
+
+
 @pytest.mark.parametrize("on_cluster", [False, True])
 def test_serve_in_background_for_the_demo(models, store, client: Client, on_cluster) -> None:
     X = frame(5, seed=13)
