@@ -13,7 +13,6 @@ Timestamps are UNIX seconds (floats) from the coordinators' clocks.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -21,23 +20,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    create_engine,
-    func,
-    select,
-    update,
-)
+from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
+from scaleml.coordinator._tables import Base, EventRow, JobRow, SchemaVersion, columns, new_event
 from scaleml.errors import ConfigError
 
 SCHEMA_VERSION = 1
@@ -45,54 +33,6 @@ STATES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 RESTARTED = "coordinator restarted"
 """The error of a job whose coordinator died while it ran (see the README, 'Restarts')."""
-
-
-class _Base(DeclarativeBase):
-    pass
-
-
-class JobRow(_Base):
-    """One job: its spec, state, holder, progress and outcome."""
-
-    __tablename__ = "scaleml_jobs"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
-    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    experiment: Mapped[str] = mapped_column(String(500), index=True)
-    state: Mapped[str] = mapped_column(String(16), index=True)
-    created_at: Mapped[float] = mapped_column(Float, index=True)
-    started_at: Mapped[float | None] = mapped_column(Float, default=None)
-    finished_at: Mapped[float | None] = mapped_column(Float, default=None)
-    owner: Mapped[str | None] = mapped_column(String(200), default=None)
-    lease_expires: Mapped[float | None] = mapped_column(Float, default=None)
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    progress: Mapped[float | None] = mapped_column(Float, default=None)
-    message: Mapped[str | None] = mapped_column(Text, default=None)
-    best_score: Mapped[float | None] = mapped_column(Float, default=None)
-    mlflow_experiment_id: Mapped[str | None] = mapped_column(String(100), default=None)
-    mlflow_run_id: Mapped[str | None] = mapped_column(String(100), default=None)
-    model_uri: Mapped[str | None] = mapped_column(Text, default=None)
-    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    error: Mapped[str | None] = mapped_column(Text, default=None)
-
-
-class EventRow(_Base):
-    """One event of a job (state change or progress), in order of ``id``."""
-
-    __tablename__ = "scaleml_job_events"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job_id: Mapped[str] = mapped_column(ForeignKey("scaleml_jobs.id"), index=True)
-    at: Mapped[float] = mapped_column(Float)
-    type: Mapped[str] = mapped_column(String(32))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-
-
-class _SchemaVersion(_Base):
-    __tablename__ = "scaleml_schema_version"
-
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 @dataclass(frozen=True)
@@ -158,7 +98,7 @@ class JobStore:
         with self.session() as session:
             session.add(job)
             session.flush()
-            session.add(_event(job.id, "state", {"state": "QUEUED"}, now))
+            session.add(new_event(job.id, "state", {"state": "QUEUED"}, now))
         return job
 
     def get(self, job_id: str) -> JobRow | None:
@@ -220,7 +160,7 @@ class JobStore:
                 )
                 if claimed.rowcount != 1:
                     continue  # another replica (or a cancel) got there first
-                session.add(_event(job_id, "state", {"state": "RUNNING", "owner": owner}, now))
+                session.add(new_event(job_id, "state", {"state": "RUNNING", "owner": owner}, now))
             return self.get(job_id)
         return None
 
@@ -263,7 +203,7 @@ class JobStore:
                 .values(state="CANCELLED", finished_at=now, cancel_requested=True)
             )
             if done.rowcount == 1:
-                session.add(_event(job_id, "state", {"state": "CANCELLED"}, now))
+                session.add(new_event(job_id, "state", {"state": "CANCELLED"}, now))
             else:
                 flagged = session.execute(
                     update(JobRow)
@@ -275,7 +215,7 @@ class JobStore:
                     .values(cancel_requested=True)
                 )
                 if flagged.rowcount == 1:
-                    session.add(_event(job_id, "cancel_requested", {}, now))
+                    session.add(new_event(job_id, "cancel_requested", {}, now))
         return self.get(job_id)
 
     def update_running(self, job_id: str, owner: str, **values: Any) -> bool:
@@ -284,7 +224,7 @@ class JobStore:
             done = session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.owner == owner, JobRow.state == "RUNNING")
-                .values(**values)
+                .values(**columns(values))
             )
         return done.rowcount == 1
 
@@ -297,11 +237,11 @@ class JobStore:
             done = session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.owner == owner, JobRow.state == "RUNNING")
-                .values(**values)
+                .values(**columns(values))
             )
             if done.rowcount != 1:
                 return False
-            session.add(_event(job_id, type, data, now))
+            session.add(new_event(job_id, type, data, now))
         return True
 
     def finish(
@@ -315,14 +255,20 @@ class JobStore:
             done = session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.owner == owner, JobRow.state == "RUNNING")
-                .values(state=state, finished_at=now, error=error, lease_expires=None, **values)
+                .values(
+                    state=state,
+                    finished_at=now,
+                    error=error,
+                    lease_expires=None,
+                    **columns(values),
+                )
             )
             if done.rowcount != 1:
                 return False
             data: dict[str, Any] = {"state": state}
             if error:
                 data["error"] = error
-            session.add(_event(job_id, "state", data, now))
+            session.add(new_event(job_id, "state", data, now))
         return True
 
     def fail_expired(self) -> list[str]:
@@ -346,16 +292,16 @@ class JobStore:
                 )
                 if done.rowcount == 1:
                     data = {"state": "FAILED", "error": RESTARTED, "owner": owner}
-                    session.add(_event(job_id, "state", data, now))
+                    session.add(new_event(job_id, "state", data, now))
                     failed.append(job_id)
         return failed
 
     # -- events -------------------------------------------------------------------------------
 
-    def add_event(self, job_id: str, type: str, data: dict[str, Any]) -> None:
+    def addnew_event(self, job_id: str, type: str, data: dict[str, Any]) -> None:
         """Append an event to a job."""
         with self.session() as session:
-            session.add(_event(job_id, type, data, time.time()))
+            session.add(new_event(job_id, type, data, time.time()))
 
     def events(self, job_id: str, after: int = 0, limit: int = 500) -> list[EventRow]:
         """A job's events with an id greater than ``after``, oldest first."""
@@ -382,20 +328,16 @@ class JobStore:
                 time.sleep(0.2 * (attempt + 1))
 
     def _create_tables(self) -> None:
-        _Base.metadata.create_all(self.engine)
+        Base.metadata.create_all(self.engine)
         with self.session() as session:
-            found = session.scalar(select(func.max(_SchemaVersion.version)))
+            found = session.scalar(select(func.max(SchemaVersion.version)))
             if found is None:
-                session.add(_SchemaVersion(version=SCHEMA_VERSION))
+                session.add(SchemaVersion(version=SCHEMA_VERSION))
             elif found > SCHEMA_VERSION:
                 raise ConfigError(
                     f"SCALEML_COORDINATOR_DB holds job store schema version {found}, newer than "
                     f"this scaleml's {SCHEMA_VERSION}; upgrade scaleml"
                 )
-
-
-def _event(job_id: str, type: str, data: dict[str, Any], at: float) -> EventRow:
-    return EventRow(job_id=job_id, at=at, type=type, data=json.loads(json.dumps(data, default=str)))
 
 
 def _normalise(url: str) -> str:

@@ -163,3 +163,16 @@ def test_two_coordinators_never_run_the_same_job(
     states = [store.get(job_id).state for job_id in ids]
     assert states == ["SUCCEEDED"] * 2 + ["FAILED"] * 8
     store.close()
+
+
+def test_non_finite_numbers_are_stored_as_null(store: JobStore) -> None:
+    job_id = _add(store)[0]
+    store.claim_next("r", lease_s=60)
+    nan = float("nan")
+    assert store.report(job_id, "r", "progress", {"best_score": nan}, best_score=nan)
+    assert store.finish(
+        job_id, "r", "SUCCEEDED", result={"best_score": nan, "scores": [1.0, float("inf")]}
+    )
+    job = store.get(job_id)
+    assert job.best_score is None and job.result == {"best_score": None, "scores": [1.0, None]}
+    assert store.events(job_id)[-2].data == {"best_score": None}
