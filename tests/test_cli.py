@@ -122,7 +122,7 @@ def test_train_on_a_running_cluster_logs_and_registers(
     assert "epoch 2:" in done.stdout
     assert "registered models:/cli-model@champion (version 1)" in done.stdout
     assert f"scheduler {cluster.scheduler_address}" in done.stderr
-    store = MlflowClient(uri)
+    store = MlflowClient(uri, registry_uri=uri)
     (run,) = store.search_runs([store.get_experiment_by_name(experiment).experiment_id])
     assert run.info.status == "FINISHED"
     assert run.data.params["loss"] == "log_loss"

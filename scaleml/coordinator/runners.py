@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from scaleml.config import Settings
 from scaleml.estimators import from_spec
-from scaleml.tracking import RunLogger, Tracker
+from scaleml.tracking import Tracker
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -179,27 +179,11 @@ class _JobTracker(Tracker):
             if parent_run_id is None:
                 self._context.on_run(self.experiment_id, logger.run_id)
             try:
-                yield _RetryingRunLogger(logger.client, logger.run_id)
+                yield logger
             except BaseException as exc:
                 if self._context.cancelled.is_set() and not isinstance(exc, KeyboardInterrupt):
                     raise JobCancelled(f"job {self._context.job_id} cancelled") from exc
                 raise
-
-
-class _RetryingRunLogger(RunLogger):
-    """Retries recording a dataset: MLflow creates a dataset row with a check-then-insert, so
-    two jobs logging the same dataset to one experiment at once can collide (a unique-key
-    error for the second); the retry finds the row the first one created."""
-
-    def log_dataset(self, dataset: Any, context: str = "training") -> None:
-        for attempt in range(3):
-            try:
-                super().log_dataset(dataset, context)
-                return
-            except Exception:
-                if attempt == 2:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
 
 
 def _train(spec: TrainSpec, context: JobContext, tracker: Tracker) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from scaleml.config import Settings, get_settings
 from scaleml.data import Dataset
 
 _MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter value
+_DATASET_ATTEMPTS = 3
 
 
 class Tracker:
@@ -133,12 +134,18 @@ class RunLogger:
             schema=json.dumps({"columns": description["schema"], "target": dataset.target}),
             profile=json.dumps({"n_rows": description["n_rows"], "n_blocks": dataset.n_blocks}),
         )
-        self.client.log_inputs(
-            self.run_id,
-            datasets=[
-                DatasetInput(entity, tags=[InputTag(key="mlflow.data.context", value=context)])
-            ],
-        )
+        inputs = [DatasetInput(entity, tags=[InputTag(key="mlflow.data.context", value=context)])]
+        for attempt in range(_DATASET_ATTEMPTS):
+            try:
+                self.client.log_inputs(self.run_id, datasets=inputs)
+                return
+            except MlflowException:
+                # MLflow inserts a dataset row after checking it is absent: two runs logging
+                # the same dataset to one experiment at once collide on its unique key, and a
+                # retry finds the row the other one created.
+                if attempt == _DATASET_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
 
     def log_sklearn_model(self, estimator: Any, input_example: Any, name: str = "model") -> str:
         """Log a scikit-learn model with its signature and an input example; return its URI."""

@@ -29,7 +29,15 @@ from tests.coordinator.conftest import (
     wait_for,
 )
 
-_JOB_TASK_PREFIXES = ("partial_fit", "load_block", "score_block", "rows-", "ModelState")
+_JOB_TASK_PREFIXES = (
+    "fit_blocks",
+    "score_blocks",
+    "partial_fit",
+    "load_block",
+    "score_block",
+    "rows-",
+    "ModelState",
+)
 
 
 @pytest.fixture(scope="module")

@@ -199,7 +199,7 @@ def test_sigkill_fails_the_running_job_and_the_restarted_coordinator_runs_the_qu
             keys = dask.run_on_scheduler(
                 lambda dask_scheduler: list(map(str, dask_scheduler.tasks))
             )
-            return [k for k in keys if "partial_fit" in k or "load_block" in k]
+            return [k for k in keys if k.startswith(("fit_blocks", "score_blocks", "rows-"))]
 
         wait_for(lambda: not leftovers(), 30, what="the killed job's tasks to go")
     fresh.close()
