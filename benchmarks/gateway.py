@@ -249,6 +249,7 @@ def main() -> int:
     row_counts = [1, 64]
     load = run_wrk if shutil.which("wrk") else run_aiohttp
     workdir = Path(tempfile.mkdtemp(prefix="scaleml-gateway-bench-"))
+    os.chdir(workdir)  # MLflow's default artifact root (./mlruns) goes to the scratch dir too
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     settings = Settings(mlflow_tracking_uri=uri, experiment="gateway-benchmark")
     print(f"load generator: {'wrk' if load is run_wrk else 'aiohttp'}; {seconds:g} s per point")
