@@ -296,7 +296,9 @@ def test_each_request_gets_a_structured_access_log_line(dask_gateway, models) ->
 def test_serve_in_background_for_the_demo(models, store, client: Client, on_cluster) -> None:
     X = frame(5, seed=13)
     name = models["xgboost"]
-    gateway = serve_in_background([f"{name}/1"], store, client=client if on_cluster else None)
+    gateway = serve_in_background(
+        [f"{name}/1"], store, client=client if on_cluster else None, port=0
+    )
     try:
         assert gateway.url.startswith("http://127.0.0.1:")
         backend = httpx.get(f"{gateway.url}/version", timeout=T).json()["backend"]
@@ -309,6 +311,7 @@ def test_serve_in_background_for_the_demo(models, store, client: Client, on_clus
         assert answer.json()["predictions"] == pyfunc_predict(store, f"models:/{name}/1", X)
     finally:
         gateway.stop()
+    gateway.wait()  # returns at once: the server thread has ended
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{gateway.url}/ping", timeout=T)
 
