@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from scaleml.errors import ScalemlError
 from scaleml.estimators import EstimatorSpec, canonical_name, from_spec, is_incremental
@@ -63,6 +71,14 @@ class _JobSpecBase(BaseModel):
         default=None, min_length=1, max_length=250, description="Register the model as NAME."
     )
     alias: str = Field(default="champion", min_length=1, max_length=250)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        where = _nul_location(data, ())
+        if where is not None:
+            raise ValueError(f"{where or 'spec'}: text may not contain NUL (\\x00) characters")
+        return data
 
     @field_validator("estimator")
     @classmethod
@@ -208,3 +224,24 @@ def parse_spec(data: dict[str, Any] | str) -> TrainSpec | BoostSpec | SearchSpec
 def is_boosting(estimator: EstimatorSpec) -> bool:
     """Whether the (canonical) estimator is an XGBoost or LightGBM one."""
     return estimator.estimator.startswith(_BOOSTING_PREFIXES)
+
+
+def _nul_location(value: Any, path: tuple[str, ...]) -> str | None:
+    """The dotted path of the first string (key or value) holding a NUL character: the job
+    store cannot keep one (PostgreSQL refuses it in text and JSON)."""
+    if isinstance(value, str):
+        return ".".join(path) if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = (*path, str(key))
+            if isinstance(key, str) and "\x00" in key:
+                return ".".join(here)
+            found = _nul_location(item, here)
+            if found is not None:
+                return found
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _nul_location(item, (*path, str(index)))
+            if found is not None:
+                return found
+    return None

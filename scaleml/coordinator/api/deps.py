@@ -50,7 +50,9 @@ def require_token(
 
 def get_job(
     store: StoreDep,
-    job_id: Annotated[str, Path(min_length=1, max_length=64, description="The job's id.")],
+    job_id: Annotated[
+        str, Path(min_length=1, max_length=64, pattern=r"^[^\x00]*$", description="The job's id.")
+    ],
 ) -> JobRow:
     """The job named in the path, or 404."""
     job = store.get(job_id)

@@ -34,7 +34,7 @@ def submit_job(body: JobSpecBody, coordinator: CoordinatorDep, response: Respons
 def list_jobs(
     store: StoreDep,
     state: Annotated[list[JobState] | None, Query(description="Only jobs in these states.")] = None,
-    experiment: Annotated[str | None, Query(max_length=500)] = None,
+    experiment: Annotated[str | None, Query(max_length=500, pattern=r"^[^\x00]*$")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> JobPage:
