@@ -139,3 +139,10 @@ def test_bad_input_exits_2_with_one_line(
         capsys,
         "no such file",
     )
+
+
+def test_the_method_choices_are_the_search_stages_methods() -> None:
+    from scaleml.cli._search import _METHODS
+    from scaleml.search import SEARCH_METHODS
+
+    assert _METHODS == SEARCH_METHODS

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from scaleml.errors import ScalemlError
 
 EXIT_USAGE = 2
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,6 +25,29 @@ def cli() -> None:
     Settings come from SCALEML_* environment variables (see the README); with
     SCALEML_SCHEDULER unset, a local cluster of worker processes is started.
     """
+
+
+def training_options(param_help: str) -> Callable[[Command], Command]:
+    """The options of every command that fits an estimator on a dataset: ``--data``,
+    ``--target``, ``--estimator``, ``--param`` (described by ``param_help``), ``--features``."""
+    options = [
+        click.option(
+            "--data", "data_path", required=True, help="Parquet/CSV file, directory, glob or URL."
+        ),
+        click.option("--target", required=True, help="The column to predict."),
+        click.option("--estimator", required=True, help="Allow-listed class, e.g. SGDClassifier."),
+        click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help=param_help),
+        click.option(
+            "--features", default=None, help="Comma-separated feature columns (default: all)."
+        ),
+    ]
+
+    def apply(command: Command) -> Command:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
 
 
 class progress:

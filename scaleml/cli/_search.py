@@ -14,18 +14,16 @@ from typing import Any
 
 import click
 
-from scaleml.cli._app import cli
+from scaleml.cli._app import cli, training_options
 from scaleml.errors import SearchSpaceError
 
+# scaleml.search.SEARCH_METHODS, spelled out so that --help does not import the search stage
+# (a test keeps the two in step).
 _METHODS = ("incremental", "hyperband", "halving", "grid", "random")
 
 
 @cli.command()
-@click.option(
-    "--data", "data_path", required=True, help="Parquet/CSV file, directory, glob or URL."
-)
-@click.option("--target", required=True, help="The column to predict.")
-@click.option("--estimator", required=True, help="Allow-listed class, e.g. SGDClassifier.")
+@training_options("Fixed estimator parameter (repeatable); values parse as JSON when they can.")
 @click.option(
     "--space",
     "space_source",
@@ -35,14 +33,6 @@ _METHODS = ("incremental", "hyperband", "halving", "grid", "random")
     '"loguniform", "low": 1e-5, "high": 1}, "penalty": ["l2", "elasticnet"]}\'.',
 )
 @click.option("--method", type=click.Choice(_METHODS), required=True, help="Search algorithm.")
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Fixed estimator parameter (repeatable); values parse as JSON when they can.",
-)
-@click.option("--features", default=None, help="Comma-separated feature columns (default: all).")
 @click.option(
     "--max-iter",
     type=click.IntRange(min=1),

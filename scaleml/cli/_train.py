@@ -6,23 +6,11 @@ from typing import Any
 
 import click
 
-from scaleml.cli._app import cli, progress
+from scaleml.cli._app import cli, progress, training_options
 
 
 @cli.command()
-@click.option(
-    "--data", "data_path", required=True, help="Parquet/CSV file, directory, glob or URL."
-)
-@click.option("--target", required=True, help="The column to predict.")
-@click.option("--estimator", required=True, help="Allow-listed class, e.g. SGDClassifier.")
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Estimator parameter (repeatable); values parse as JSON when they can.",
-)
-@click.option("--features", default=None, help="Comma-separated feature columns (default: all).")
+@training_options("Estimator parameter (repeatable); values parse as JSON when they can.")
 @click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option(
     "--patience",
