@@ -3,6 +3,7 @@ constructor parameters, defaults, algorithms and fitted attributes."""
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from functools import partial
 from typing import Any
@@ -152,6 +153,9 @@ class IncrementalSearchCV(BaseAdaptiveSearch):
             tol=self.tol,
             max_iter=self.max_iter,
         )
+        # An integer random_state seeds the block order itself, as in dask-ml.
+        if isinstance(self.random_state, numbers.Integral):
+            seed = int(self.random_state)
         return [Group(dict(enumerate(self._sample())), policy, seed)]
 
 

@@ -9,8 +9,9 @@ block ever comes back to the driver.
 
 Each task depends on the model's previous state (small) and one training block (large), so
 the scheduler runs it on the worker holding the block and moves the model there; the scoring
-uses the test-set copy on that worker. Each model visits the blocks in its own seeded random
-order, so at any moment the models' calls are spread over the workers.
+uses the test-set copy on that worker. The models of a group visit the blocks in one shared
+seeded order, dask-ml's, so an integer ``random_state`` trains the models dask-ml would; models
+at different call counts are on different blocks, which spreads the calls over the workers.
 
 Models are grouped (a whole search, or one Hyperband bracket): when every step of a group has
 reported, its policy decides that group's next steps. While a group waits for its last
@@ -81,16 +82,21 @@ class _Step:
 
 
 class _BlockOrder:
-    """A model's sequence of training blocks: seeded permutations, one per epoch."""
+    """The training blocks of one group's models, call by call: shuffled passes over the
+    blocks drawn as dask-ml draws them (``RandomState(seed).shuffle`` of ``range(n)``), shared
+    by the group's models, so that call ``k`` of every model trains on the same block and a
+    search with an integer ``random_state`` trains the models dask-ml would."""
 
-    def __init__(self, n_blocks: int, seed: Sequence[int]) -> None:
-        self._rng = np.random.default_rng(list(seed))
+    def __init__(self, n_blocks: int, seed: int) -> None:
+        self._rng = np.random.RandomState(seed)
         self._n = n_blocks
         self._order: list[int] = []
 
     def __getitem__(self, call: int) -> int:
         while call >= len(self._order):
-            self._order.extend(int(i) for i in self._rng.permutation(self._n))
+            blocks = list(range(self._n))
+            self._rng.shuffle(blocks)
+            self._order.extend(blocks)
         return self._order[call]
 
 
@@ -201,10 +207,11 @@ class Driver:
     def _create(self, groups: Sequence[Group]) -> None:
         n_blocks = len(self.data.train)
         for group in groups:
+            order = _BlockOrder(n_blocks, group.seed)
             group.live = list(group.models)
             group.waiting = set(group.models)
             group.info = {k: [] for k in group.models}
-            for index, (model_id, params) in enumerate(group.models.items()):
+            for model_id, params in group.models.items():
                 state = self.client.submit(
                     create_model,
                     self.estimator,
@@ -212,7 +219,7 @@ class Driver:
                     params,
                     key=f"create_model-{self.token}-{model_id}",
                 )
-                trial = _Trial(model_id, group, _BlockOrder(n_blocks, (group.seed, index)), state)
+                trial = _Trial(model_id, group, order, state)
                 self.trials[model_id] = trial
                 self._queue.append((trial, 1))
 

@@ -270,3 +270,43 @@ def test_bad_parameters_fail_before_any_work(
 def test_predict_before_fit_raises_not_fitted() -> None:
     with pytest.raises(NotFittedError):
         IncrementalSearchCV(MODEL, PARAMS).predict(np.zeros((2, 10)))
+
+
+def test_an_integer_random_state_trains_the_models_dask_ml_would(
+    client: Client, small_xy: tuple
+) -> None:
+    """dask-ml's procedure, replayed by hand in this process: the same parameter samples, the
+    same split, the same shared block order (``RandomState(seed).shuffle`` passes), so the
+    same models and scores."""
+    from dask_ml.model_selection import train_test_split
+    from sklearn.base import clone
+    from sklearn.model_selection import ParameterSampler
+
+    X, y = small_xy
+    search = IncrementalSearchCV(
+        MODEL, PARAMS, n_initial_parameters=3, max_iter=7, test_size=0.2, decay_rate=None,
+        random_state=5,
+    )  # fmt: skip
+    search.fit(X, y, classes=[0, 1])
+
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.2, random_state=5, shuffle=True
+    )
+    blocks = list(zip(X_train.blocks, y_train.blocks, strict=True))
+    X_test, y_test = X_test.compute(), y_test.compute()
+    rng = np.random.RandomState(5)
+    order: list[int] = []
+    while len(order) < 7:
+        passes = list(range(len(blocks)))
+        rng.shuffle(passes)
+        order.extend(passes)
+    expected = []
+    for params in ParameterSampler(PARAMS, 3, random_state=5):
+        model = clone(MODEL).set_params(**params)
+        for call in range(7):
+            Xb, yb = (part.compute() for part in blocks[order[call]])
+            model.partial_fit(Xb, yb, classes=[0, 1])
+        expected.append(model.score(X_test, y_test))
+
+    assert list(search.cv_results_["test_score"]) == pytest.approx(expected, abs=1e-12)
+    assert search.best_score_ == max(expected)
