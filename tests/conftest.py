@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
 import pytest
 from distributed import Client, LocalCluster
 
 from scaleml.config import Settings
 from scaleml.data import Dataset, write_synthetic
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _restore_mlflow_uris() -> Iterator[None]:
+    """Code under test (in-process coordinators, ``scaleml.tracking.configure``) points
+    MLflow's process-wide tracking and registry URIs, and their environment variables, at a
+    test store; put them back after each module."""
+    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    yield
+    mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
+    mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

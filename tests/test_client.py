@@ -4,13 +4,11 @@ loopback port, SQLite job store, the session's LocalCluster and MLflow store).""
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import mlflow
 import pytest
 from distributed import LocalCluster
 from sklearn.cluster import KMeans
@@ -33,20 +31,6 @@ from scaleml.coordinator import create_app
 from scaleml.data import Dataset, write_synthetic
 from scaleml.errors import EstimatorSpecError
 from tests.coordinator.conftest import TOKEN, ThreadServer, coordinator_settings, train_spec
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _mlflow_uris_restored() -> Iterator[None]:
-    """Put MLflow's process-wide URIs back after this module's in-process coordinator."""
-    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    yield
-    mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
-    mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import mlflow
 import psycopg
 import pytest
 import uvicorn
@@ -23,21 +21,6 @@ from scaleml.data import write_synthetic
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 TOKEN = "test-token-123"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _restore_mlflow_uris() -> Iterator[None]:
-    """In-process coordinators point MLflow's process-wide tracking and registry URIs (and
-    their environment variables) at the test store; put them back for the modules after."""
-    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
-    yield
-    mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
-    mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
