@@ -17,6 +17,9 @@ Rows (each on 2 worker processes / 2 cores, only ``fit`` timed):
 * **scaleml IncrementalSearchCV, tracked** - the same search through
   ``scaleml.tracking.search_and_log`` (parent + 10 nested MLflow runs, 1,000 step metrics, a
   SQLite store): the search's own wall time shows what tracking costs it.
+* **scaleml IncrementalSearchCV, scaleml.cluster.connect()** - the same search on the
+  LocalCluster scaleml itself starts (2 workers x 1 thread, with its worker malloc settings
+  instead of Dask's ``MALLOC_TRIM_THRESHOLD_=65536``).
 * **scikit-learn HalvingRandomSearchCV(n_jobs=2)** - on the same data computed into memory
   (when it fits in half the available memory): 27 candidates, factor 3, resource
   ``n_samples``, one 80/20 shuffle split (like the adaptive searches' single test set).
@@ -165,10 +168,7 @@ def _daskml(n_samples: int) -> dict[str, Any]:
 
 
 def _scaleml(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
-    from dask_ml.datasets import make_classification
     from distributed import Client, LocalCluster
-
-    from scaleml.search import HyperbandSearchCV, IncrementalSearchCV
 
     with (
         LocalCluster(
@@ -176,36 +176,54 @@ def _scaleml(args: argparse.Namespace) -> Iterator[dict[str, Any]]:
         ) as cluster,
         Client(cluster) as client,
     ):
-        X, y = make_classification(
-            n_samples=args.n_samples, n_features=20, chunks=100_000, random_state=0
-        )
         searches = [("scaleml IncrementalSearchCV", False)]
         if not args.skip_hyperband:
             searches.append(("scaleml HyperbandSearchCV(max_iter=81)", False))
         if not args.skip_tracked:
             searches.append(("scaleml IncrementalSearchCV, tracked", True))
-        for name, tracked in searches:
-            print(f"{name} ...", flush=True)
-            if "Hyperband" in name:
-                search = HyperbandSearchCV(_model(), _params(), max_iter=81, random_state=0)
-            else:
-                search = IncrementalSearchCV(_model(), _params(), random_state=0, decay_rate=None)
-            note = ""
-            started = time.perf_counter()
-            if tracked:
-                wall, note = _tracked_fit(search, X, y, client)
-            else:
-                search.fit(X, y, classes=[0, 1])
-                wall = time.perf_counter() - started
-            calls = [h[-1]["partial_fit_calls"] for h in search.model_history_.values()]
-            yield {
-                "name": name,
-                "wall_s": wall,
-                "best_score": float(search.best_score_),
-                "calls": sum(calls),
-                "models": len(calls),
-                "note": note,
-            }
+        yield from _run_searches(args, client, searches)
+    if not args.skip_connect:
+        from scaleml.cluster import connect
+        from scaleml.config import Settings
+
+        settings = Settings(n_workers=2, threads_per_worker=1, dashboard_address=":0")
+        with connect(settings, announce=lambda line: None) as client:
+            name = "scaleml IncrementalSearchCV, scaleml.cluster.connect()"
+            yield from _run_searches(args, client, [(name, False)])
+
+
+def _run_searches(
+    args: argparse.Namespace, client: Any, searches: list[tuple[str, bool]]
+) -> Iterator[dict[str, Any]]:
+    from dask_ml.datasets import make_classification
+
+    from scaleml.search import HyperbandSearchCV, IncrementalSearchCV
+
+    X, y = make_classification(
+        n_samples=args.n_samples, n_features=20, chunks=100_000, random_state=0
+    )
+    for name, tracked in searches:
+        print(f"{name} ...", flush=True)
+        if "Hyperband" in name:
+            search = HyperbandSearchCV(_model(), _params(), max_iter=81, random_state=0)
+        else:
+            search = IncrementalSearchCV(_model(), _params(), random_state=0, decay_rate=None)
+        note = ""
+        started = time.perf_counter()
+        if tracked:
+            wall, note = _tracked_fit(search, X, y, client)
+        else:
+            search.fit(X, y, classes=[0, 1])
+            wall = time.perf_counter() - started
+        calls = [h[-1]["partial_fit_calls"] for h in search.model_history_.values()]
+        yield {
+            "name": name,
+            "wall_s": wall,
+            "best_score": float(search.best_score_),
+            "calls": sum(calls),
+            "models": len(calls),
+            "note": note,
+        }
 
 
 def _tracked_fit(search: Any, X: Any, y: Any, client: Any) -> tuple[float, str]:
@@ -302,6 +320,11 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-sklearn", action="store_true", help="no scikit-learn reference")
     parser.add_argument("--skip-hyperband", action="store_true", help="no Hyperband row")
     parser.add_argument("--skip-tracked", action="store_true", help="no tracked-search row")
+    parser.add_argument(
+        "--skip-connect",
+        action="store_true",
+        help="no row on the cluster scaleml.cluster.connect() starts (its worker malloc settings)",
+    )
     parser.add_argument("--out", help="also write the rows to this JSON file")
     return parser.parse_args(argv)
 
