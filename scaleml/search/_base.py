@@ -22,10 +22,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from scaleml._malloc import workers_keep_freed_memory
 from scaleml.search import _data, _history
 from scaleml.search._driver import Driver, Group
 from scaleml.search._observe import SearchSummary, observers_of
 from scaleml.search._postfit import apply, concrete
+from scaleml.search._scoring import task_scorer
 from scaleml.search._tasks import estimator_of
 
 logger = logging.getLogger("scaleml.search")
@@ -97,7 +99,7 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
         scorer = check_scoring(self.estimator, scoring=self.scoring)
         client = _client()
         observers = observers_of(self)
-        with self._logging():
+        with self._logging(), workers_keep_freed_memory(client):
             fit_params = self._concrete_fit_params(client, X, y, fit_params)
             test_size = self.test_size
             if test_size is None:
@@ -122,7 +124,7 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
                     data,
                     self.estimator,
                     fit_params=fit_params,
-                    scorer=scorer,
+                    scorer=task_scorer(self.estimator, self.scoring, scorer),
                     history=history,
                     max_in_flight=max(4, _IN_FLIGHT_PER_THREAD * sum(client.nthreads().values())),
                     log_every=self._log_every(),

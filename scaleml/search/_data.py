@@ -18,7 +18,7 @@ import dask.array as da
 import numpy as np
 from distributed import Client, Future, futures_of, wait
 
-from scaleml.search._tasks import concat_xy, read_blocks
+from scaleml.search._tasks import concat_test_set, read_blocks, read_test_set
 
 
 @dataclass
@@ -112,7 +112,7 @@ def place(client: Client, X: Any, y: Any, *, test_size: float, random_state: Any
     train = list(zip(x_blocks, y_blocks, strict=True))
     tests = {
         w: client.submit(
-            concat_xy,
+            concat_test_set,
             xt_blocks,
             yt_blocks,
             key=f"search-test-{token}-{i}",
@@ -122,7 +122,7 @@ def place(client: Client, X: Any, y: Any, *, test_size: float, random_state: Any
         for i, w in enumerate(workers)
     }
     rows = client.gather([client.submit(len, b, pure=False) for b in y_blocks])
-    wait(list(tests.values()))
+    _raise_errors(list(tests.values()))
     futures = [*x_blocks, *y_blocks, *xt_blocks, *yt_blocks]
     return SearchData(train, tests, _holders(client, x_blocks), list(rows), futures)
 
@@ -143,7 +143,7 @@ def _place_dataset(client: Client, dataset: Any, workers: list[str], token: str)
     validation = [dataset.blocks[i] for i in dataset.validation_blocks]
     tests = {
         w: client.submit(
-            read_blocks,
+            read_test_set,
             validation,
             *columns,
             key=f"search-test-{token}-{n}",
@@ -153,11 +153,17 @@ def _place_dataset(client: Client, dataset: Any, workers: list[str], token: str)
         for n, w in enumerate(workers)
     }
     rows = [getattr(dataset.blocks[i], "n_rows", 0) or 0 for i in dataset.train_blocks]
-    wait([*train, *tests.values()])
-    for future in [*train, *tests.values()]:
-        if future.status == "error":
-            future.result()  # raises the worker's error (e.g. an unreadable file) here
+    _raise_errors([*train, *tests.values()])
     return SearchData(train, tests, _holders(client, train), rows, list(train))
+
+
+def _raise_errors(futures: Sequence[Future]) -> None:
+    """Wait for ``futures``; raise the first one's error here (an unreadable file, a test
+    set with NaNs), before any model is trained."""
+    wait(futures)
+    for future in futures:
+        if future.status == "error":
+            future.result()
 
 
 def _holders(client: Client, futures: Sequence[Future]) -> list[str | None]:

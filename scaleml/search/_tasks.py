@@ -18,6 +18,8 @@ import numpy as np
 from distributed import get_worker
 from sklearn.base import clone
 
+from scaleml.search._scoring import check_test_set
+
 XY = tuple[Any, Any]
 
 
@@ -99,12 +101,28 @@ def concat_xy(xs: Sequence[Any], ys: Sequence[Any]) -> XY:
     return _concat(xs), _concat(ys)
 
 
+def concat_test_set(xs: Sequence[Any], ys: Sequence[Any]) -> XY:
+    """The test set from its blocks: one ``(X, y)`` pair of NumPy arrays, checked once."""
+    return _checked_test_set(concat_xy(xs, ys))
+
+
 def read_blocks(blocks: Sequence[Any], features: list[str], target: str | None, dtype: Any) -> XY:
     """Read Dataset blocks on a worker and concatenate them into one ``(X, y)`` pair."""
     from scaleml.data import read_xy
 
     parts = [read_xy(block, features, target, dtype) for block in blocks]
     return _concat([x for x, _ in parts]), _concat([y for _, y in parts])
+
+
+def read_test_set(blocks: Sequence[Any], features: list[str], target: str | None, dtype: Any) -> XY:
+    """The test set from Dataset blocks, like :func:`concat_test_set`."""
+    return _checked_test_set(read_blocks(blocks, features, target, dtype))
+
+
+def _checked_test_set(xy: XY) -> XY:
+    x, y = _arrays(xy)
+    check_test_set(x)
+    return x, y
 
 
 def _arrays(xy: XY) -> XY:

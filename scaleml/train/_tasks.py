@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import copy
-import ctypes
-import ctypes.util
-import functools
-import sys
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,6 +12,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from scaleml._malloc import trim
 from scaleml.data._blocks import Block, read_xy
 from scaleml.train._scoring import add_statistics, block_statistics
 
@@ -141,16 +138,4 @@ def _return_free_memory() -> None:
     buffers come from pyarrow's own pool (mimalloc or jemalloc), the rest from glibc.
     """
     pa.default_memory_pool().release_unused()
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Any:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (e.g. musl has no malloc_trim)
-        return None
+    trim()
