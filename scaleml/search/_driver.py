@@ -51,6 +51,7 @@ logger = logging.getLogger("scaleml.search")
 Policy = Callable[[Info, Sequence[Decision]], Decision]
 _MAX_STEP_RETRIES = 2
 _POLL_SECONDS = 1.0
+_ERROR_CHECK_SECONDS = 0.2
 
 
 @dataclass
@@ -151,8 +152,9 @@ class Driver:
         self._in_flight: dict[str, _Trial] = {}
         self._speculative: dict[str, _Trial] = {}
         self._done_steps: dict[str, Hashable] = {}
-        self._events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._rounds = 0
+        self._errors_checked = 0.0
         self._started = 0.0
 
     def run(self, groups: Sequence[Group]) -> None:
@@ -165,14 +167,12 @@ class Driver:
             self._fill()
             while self._in_flight:
                 try:
-                    kind, payload = self._events.get(timeout=_POLL_SECONDS)
+                    report_ = self._events.get(timeout=_POLL_SECONDS)
                 except queue.Empty:
                     self._poll()
                 else:
-                    if kind == "report":
-                        self._on_report(payload)
-                    else:
-                        self._on_done(*payload)
+                    self._on_report(report_)
+                self._check_errors()
                 self._fill()
         finally:
             self.client.unsubscribe_topic(self.topic)
@@ -193,14 +193,19 @@ class Driver:
     # -- events (the handlers run in other threads: they only enqueue) -----------------------
 
     def _on_event(self, event: tuple[float, dict[str, Any]]) -> None:
-        self._events.put(("report", event[1]))
+        self._events.put(event[1])
 
-    def _on_state_done(self, step_id: str) -> Callable[[Future], None]:
-        def callback(future: Future) -> None:
-            if future.status == "error":
-                self._events.put(("done", (step_id, future)))
-
-        return callback
+    def _check_errors(self) -> None:
+        """Every so often, look for failed steps (they send no report). Polled rather than
+        watched with a done-callback per step: each callback costs the client a thread-pool
+        hand-off, a measurable share of a 2-core machine at a thousand steps."""
+        now = time.monotonic()
+        if now - self._errors_checked < _ERROR_CHECK_SECONDS:
+            return
+        self._errors_checked = now
+        for step_id, trial in list(self._in_flight.items()):
+            if trial.step is not None and trial.step.state.status == "error":
+                self._on_failed(step_id, trial.step.state)
 
     # -- submitting --------------------------------------------------------------------------
 
@@ -232,7 +237,7 @@ class Driver:
         trial.step = step
         self._in_flight[step.step_id] = trial
         if step.report is not None:  # a speculative step that already reported
-            self._events.put(("report", step.report))
+            self._events.put(step.report)
 
     def _submit_step(self, trial: _Trial, start: int, calls: int, priority: int = 0) -> _Step:
         """Chain ``calls`` calls from the last completed state; the last one scores."""
@@ -260,7 +265,6 @@ class Driver:
                     key=key,
                     priority=priority,
                 )
-        state.add_done_callback(self._on_state_done(step_id))
         return _Step(step_id, state, start, calls)
 
     # -- receiving ---------------------------------------------------------------------------
@@ -285,7 +289,7 @@ class Driver:
                 self.data.train_workers = _refresh(self.client, self.data)
             trial.restarted = True
 
-    def _on_done(self, step_id: str, future: Future) -> None:
+    def _on_failed(self, step_id: str, future: Future) -> None:
         trial = self._in_flight.get(step_id)
         if trial is None or trial.step is None or trial.step.step_id != step_id:
             return  # a cancelled speculative step, or a step that already reported
