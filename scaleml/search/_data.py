@@ -3,7 +3,7 @@
 Training data stays in blocks on the workers (dask chunks or partitions, persisted; or a
 ``Dataset``'s training blocks, each read by a worker task). The test set, which like dask-ml's
 must fit in one worker's memory, is concatenated on the workers, one copy per worker, so a
-model is scored where it was just trained. The client never holds the data.
+model is scored where it lives. The client never holds the data.
 """
 
 from __future__ import annotations
@@ -29,17 +29,12 @@ class SearchData:
     """One ``(X, y)`` per training block: a future of a pair, or a pair of futures."""
     tests: dict[str, Future]
     """A copy of the concatenated test set per worker address."""
-    train_workers: list[str | None]
-    """Where each training block was when the search started (for placing the scoring)."""
     train_rows: list[int]
     futures: list[Future] = field(default_factory=list, repr=False)
 
-    def test_near(self, block: int) -> Future:
-        """The copy of the test set on the worker that holds training block ``block``."""
-        worker = self.train_workers[block]
-        if worker in self.tests:
-            return self.tests[worker]
-        return next(iter(self.tests.values()))
+    def test_on(self, worker: str) -> Future:
+        """The copy of the test set on ``worker`` (any copy if it has none)."""
+        return self.tests.get(worker) or next(iter(self.tests.values()))
 
     def release(self) -> None:
         """Drop this search's data from the cluster."""
@@ -124,7 +119,7 @@ def place(client: Client, X: Any, y: Any, *, test_size: float, random_state: Any
     rows = client.gather([client.submit(len, b, pure=False) for b in y_blocks])
     _raise_errors(list(tests.values()))
     futures = [*x_blocks, *y_blocks, *xt_blocks, *yt_blocks]
-    return SearchData(train, tests, _holders(client, x_blocks), list(rows), futures)
+    return SearchData(train, tests, list(rows), futures)
 
 
 def _place_dataset(client: Client, dataset: Any, workers: list[str], token: str) -> SearchData:
@@ -154,7 +149,7 @@ def _place_dataset(client: Client, dataset: Any, workers: list[str], token: str)
     }
     rows = [getattr(dataset.blocks[i], "n_rows", 0) or 0 for i in dataset.train_blocks]
     _raise_errors([*train, *tests.values()])
-    return SearchData(train, tests, _holders(client, train), rows, list(train))
+    return SearchData(train, tests, rows, list(train))
 
 
 def _raise_errors(futures: Sequence[Future]) -> None:
@@ -164,11 +159,6 @@ def _raise_errors(futures: Sequence[Future]) -> None:
     for future in futures:
         if future.status == "error":
             future.result()
-
-
-def _holders(client: Client, futures: Sequence[Future]) -> list[str | None]:
-    where = client.who_has(list(futures))
-    return [min(where.get(f.key, ()), default=None) for f in futures]
 
 
 def _block_futures(collection: Any) -> list[Future]:

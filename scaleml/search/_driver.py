@@ -7,11 +7,12 @@ scores the model on the test set and sends a small report (score, calls, timings
 event, which the scheduler pushes to the client: no result is fetched, no model or data
 block ever comes back to the driver.
 
-Each task depends on the model's previous state (small) and one training block (large), so
-the scheduler runs it on the worker holding the block and moves the model there; the scoring
-uses the test-set copy on that worker. The models of a group visit the blocks in one shared
-seeded order, dask-ml's, so an integer ``random_state`` trains the models dask-ml would; models
-at different call counts are on different blocks, which spreads the calls over the workers.
+Each model lives on one worker, dealt round-robin at creation: its tasks are submitted there
+(a loose restriction: if that worker dies, they run elsewhere) and score on that worker's
+copy of the test set, so only training blocks move, fetched by the worker while it computes
+(half the transfers of letting the scheduler move models to blocks). The models of a group
+visit the blocks in one shared seeded order, dask-ml's, so an integer ``random_state`` trains
+the models dask-ml would.
 
 Models are grouped (a whole search, or one Hyperband bracket): when every step of a group has
 reported, its policy decides that group's next steps. While a group waits for its last
@@ -113,6 +114,8 @@ class _Trial:
     decided: list[int] = field(default_factory=list)
     restarted: bool = False
     retries: int = 0
+    worker: str = ""
+    """The worker the model lives on."""
 
     @property
     def calls_done(self) -> int:
@@ -211,20 +214,24 @@ class Driver:
 
     def _create(self, groups: Sequence[Group]) -> None:
         n_blocks = len(self.data.train)
+        workers = sorted(self.data.tests)
         for group in groups:
             order = _BlockOrder(n_blocks, group.seed)
             group.live = list(group.models)
             group.waiting = set(group.models)
             group.info = {k: [] for k in group.models}
             for model_id, params in group.models.items():
+                home = workers[len(self.trials) % len(workers)]
                 state = self.client.submit(
                     create_model,
                     self.estimator,
                     model_id,
                     params,
                     key=f"create_model-{self.token}-{model_id}",
+                    workers=[home],
+                    allow_other_workers=True,
                 )
-                trial = _Trial(model_id, group, order, state)
+                trial = _Trial(model_id, group, order, state, worker=home)
                 self.trials[model_id] = trial
                 self._queue.append((trial, 1))
 
@@ -243,27 +250,24 @@ class Driver:
         """Chain ``calls`` calls from the last completed state; the last one scores."""
         state = trial.state
         step_id = f"{self.token}-{trial.model_id}-{start}-{uuid.uuid4().hex[:6]}"
+        where = {"workers": [trial.worker], "allow_other_workers": True, "priority": priority}
         for i in range(calls):
-            block = trial.order[start + i]
-            xy = self.data.train[block]
+            xy = self.data.train[trial.order[start + i]]
             key = f"partial_fit-{step_id}-{i}"
             if i < calls - 1:
-                state = self.client.submit(
-                    fit_block, state, xy, self.fit_params, key=key, priority=priority
-                )
+                state = self.client.submit(fit_block, state, xy, self.fit_params, key=key, **where)
             else:
-                test = self.data.test_near(block)
                 state = self.client.submit(
                     fit_and_score,
                     state,
                     xy,
                     self.fit_params,
                     self.scorer,
-                    test,
+                    self.data.test_on(trial.worker),
                     self.topic,
                     step_id,
                     key=key,
-                    priority=priority,
+                    **where,
                 )
         return _Step(step_id, state, start, calls)
 
@@ -286,7 +290,6 @@ class Driver:
                     self.prefix,
                     trial.model_id,
                 )
-                self.data.train_workers = _refresh(self.client, self.data)
             trial.restarted = True
 
     def _on_failed(self, step_id: str, future: Future) -> None:
@@ -379,10 +382,3 @@ class Driver:
             best["score"],
             best["partial_fit_calls"],
         )
-
-
-def _refresh(client: Client, data: SearchData) -> list[str | None]:
-    """Where the training blocks are now (after a worker was lost)."""
-    futures = [xy[0] if isinstance(xy, tuple) else xy for xy in data.train]
-    where = client.who_has(futures)
-    return [min(where.get(f.key, ()), default=None) for f in futures]
