@@ -28,7 +28,6 @@ from scaleml.search._driver import Driver, Group
 from scaleml.search._observe import SearchSummary, observers_of
 from scaleml.search._postfit import apply, concrete
 from scaleml.search._scoring import task_scorer
-from scaleml.search._tasks import estimator_of
 
 logger = logging.getLogger("scaleml.search")
 _IN_FLIGHT_PER_THREAD = 8
@@ -61,19 +60,18 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
         raise NotImplementedError
 
     def _set_results(self, driver: Driver, groups: list[Group], history: _history.History) -> Any:
-        """Set the fitted attributes; return the best model's state future."""
+        """Set the fitted attributes; return the best model's id."""
         [group] = groups
         per_model = history.by_model()
         order = list(group.models)
         self.cv_results_ = _history.cv_results(per_model, order)
-        live = driver.live_states(group)
-        best_id = max(live, key=lambda k: group.info[k][-1]["score"])
+        best_id = max(group.live, key=lambda k: group.info[k][-1]["score"])
         self.best_index_ = order.index(best_id)
         self.best_score_ = self.cv_results_["test_score"][self.best_index_]
         self.best_params_ = self.cv_results_["params"][self.best_index_]
         self.history_ = history.records
         self.model_history_ = per_model
-        return live[best_id]
+        return best_id
 
     # -- fit -------------------------------------------------------------------------------
 
@@ -138,8 +136,8 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
                 )
                 try:
                     driver.run(groups)
-                    best_state = self._set_results(driver, groups, history)
-                    self.best_estimator_ = client.submit(estimator_of, best_state).result()
+                    best_id = self._set_results(driver, groups, history)
+                    self.best_estimator_ = driver.fitted_model(best_id)
                 finally:
                     driver.release()
             finally:

@@ -1,31 +1,33 @@
 """The driver: runs the ``partial_fit`` calls a policy asks for, on the cluster.
 
-Synchronous, on the public ``distributed`` API: ``Client.submit``, ``Future`` callbacks, and
-Dask's structured events (``Worker.log_event`` / ``Client.subscribe_topic``). Every model is
-a chain of state futures. A *step* of ``k`` calls is ``k`` chained tasks; the last one also
-scores the model on the test set and sends a small report (score, calls, timings) as an
-event, which the scheduler pushes to the client: no result is fetched, no model or data
-block ever comes back to the driver.
+Synchronous, on the public ``distributed`` API: ``Client.submit`` and Dask's structured events
+(``Worker.log_event`` / ``Client.subscribe_topic``). Each model lives on one worker, dealt
+round-robin at creation. The models of a group that live on the same worker and are due the
+same calls travel together as a *batch* (at most ``_MAX_BATCH`` models): a *step* of ``k``
+calls is ``k`` chained tasks, each training every model of the batch on the same block, and
+the last one also scores them on that worker's copy of the test set and sends a small report
+(scores, calls, timings) as one event, which the scheduler pushes to the client. One task per
+block for the batch instead of one per model divides the scheduler's, the workers' and the
+client's per-task cost by the batch size. No result is fetched, no model or data block ever
+comes back to the driver; only training blocks move between workers.
 
-Each model lives on one worker, dealt round-robin at creation: its tasks are submitted there
-(a loose restriction: if that worker dies, they run elsewhere) and score on that worker's
-copy of the test set, so only training blocks move, fetched by the worker while it computes
-(half the transfers of letting the scheduler move models to blocks). The models of a group
-visit the blocks in one shared seeded order, dask-ml's, so an integer ``random_state`` trains
-the models dask-ml would.
+The tasks are submitted to the batch's worker with a loose restriction (if that worker dies,
+they run elsewhere). The models of a group visit the blocks in one shared seeded order,
+dask-ml's, so call ``k`` of every model trains on the same block and an integer
+``random_state`` trains the models dask-ml would.
 
-Models are grouped (a whole search, or one Hyperband bracket): when every step of a group has
+Models are grouped (a whole search, or one Hyperband bracket): when every model of a group has
 reported, its policy decides that group's next steps. While a group waits for its last
-steps, models that got the same number of calls the last two times start that many again
-at low priority (kept if the decision agrees, cancelled if not), so workers are not idle at
-the end of a round. At most ``max_in_flight`` steps are submitted at once; a model never has
-two steps in flight, so its calls stay sequential.
+batches, a batch whose models got the same number of calls the last two times starts that
+many again at low priority (kept if the decision agrees for all its models, cancelled if not),
+so workers are not idle at the end of a round. At most ``max_in_flight`` batches are submitted
+at once; a model never has two steps in flight, so its calls stay sequential.
 
-Resilience: a state lost with a worker is recomputed by Dask from its lineage (every call
-works on a copy, so a re-run gives the same model). The re-run tasks report again, so the
-driver learns which model was hit and marks that model's next record ``restarted``. A step
-that failed because its worker kept dying (``KilledWorker``) is submitted again from the
-model's last completed state.
+Resilience: a batch lost with a worker is recomputed by Dask from its lineage (every call
+works on a copy, so a re-run gives the same models). The re-run tasks report again, so the
+driver learns which models were hit and marks their next records ``restarted``. A step that
+failed because its worker kept dying (``KilledWorker``) is submitted again from the models'
+last completed states.
 """
 
 from __future__ import annotations
@@ -46,10 +48,17 @@ from distributed.scheduler import KilledWorker
 from scaleml.search._data import SearchData
 from scaleml.search._history import History
 from scaleml.search._policies import Decision, Info
-from scaleml.search._tasks import create_model, fit_and_score, fit_block, report
+from scaleml.search._tasks import (
+    create_models,
+    estimator_of,
+    fit_and_score_models,
+    fit_models,
+    report,
+)
 
 logger = logging.getLogger("scaleml.search")
 Policy = Callable[[Info, Sequence[Decision]], Decision]
+_MAX_BATCH = 8
 _MAX_STEP_RETRIES = 2
 _POLL_SECONDS = 1.0
 _ERROR_CHECK_SECONDS = 0.2
@@ -71,18 +80,6 @@ class Group:
     waiting: set[Hashable] = field(default_factory=set)
 
 
-@dataclass
-class _Step:
-    """Some chained calls of one model, the last of which scores it."""
-
-    step_id: str
-    state: Future
-    start: int
-    calls: int
-    report: dict[str, Any] | None = None
-    finished_polls: int = 0
-
-
 class _BlockOrder:
     """The training blocks of one group's models, call by call: shuffled passes over the
     blocks drawn as dask-ml draws them (``RandomState(seed).shuffle`` of ``range(n)``), shared
@@ -102,25 +99,42 @@ class _BlockOrder:
         return self._order[call]
 
 
-@dataclass
+@dataclass(eq=False)
 class _Trial:
     model_id: Hashable
     group: Group
     order: _BlockOrder
-    state: Future
-    """The last completed state (the fresh model before any call)."""
-    step: _Step | None = None
-    speculative: _Step | None = None
+    worker: str
+    """The worker the model lives on."""
+    source: Future
+    """The batch holding the model's last completed state (its fresh clone before any call)."""
+    speculative: _Batch | None = None
     decided: list[int] = field(default_factory=list)
     restarted: bool = False
-    retries: int = 0
-    worker: str = ""
-    """The worker the model lives on."""
 
     @property
     def calls_done(self) -> int:
         records = self.group.info[self.model_id]
         return records[-1]["partial_fit_calls"] if records else 0
+
+
+@dataclass(eq=False)
+class _Batch:
+    """Models of one group on one worker, due the same ``calls`` from the same ``start``."""
+
+    trials: list[_Trial]
+    start: int
+    calls: int
+    retries: int = 0
+    batch_id: str = ""
+    state: Future | None = None
+    """The batch after its last call, once submitted."""
+    report: dict[str, Any] | None = None
+    finished_polls: int = 0
+
+    @property
+    def group(self) -> Group:
+        return self.trials[0].group
 
 
 class Driver:
@@ -151,10 +165,10 @@ class Driver:
         self.token = uuid.uuid4().hex[:8]
         self.topic = f"scaleml-search-{self.token}"
         self.trials: dict[Hashable, _Trial] = {}
-        self._queue: deque[tuple[_Trial, int]] = deque()
-        self._in_flight: dict[str, _Trial] = {}
-        self._speculative: dict[str, _Trial] = {}
-        self._done_steps: dict[str, Hashable] = {}
+        self._queue: deque[_Batch] = deque()
+        self._in_flight: dict[str, _Batch] = {}
+        self._speculative: dict[str, _Batch] = {}
+        self._done: dict[str, _Batch] = {}
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._rounds = 0
         self._errors_checked = 0.0
@@ -179,19 +193,19 @@ class Driver:
                 self._fill()
         finally:
             self.client.unsubscribe_topic(self.topic)
-            pending = [t.step for t in self.trials.values() if t.step is not None]
-            pending += [t.speculative for t in self.trials.values() if t.speculative is not None]
+            pending = [*self._in_flight.values(), *self._speculative.values()]
             if pending:
-                self.client.cancel([step.state for step in pending])
+                self.client.cancel([b.state for b in pending if b.state is not None])
 
-    def live_states(self, group: Group) -> dict[Hashable, Future]:
-        """The last state future of each model the group's policy kept to the end."""
-        return {k: self.trials[k].state for k in group.live}
+    def fitted_model(self, model_id: Hashable) -> Any:
+        """The fitted model ``model_id`` as it is now, fetched from its worker."""
+        trial = self.trials[model_id]
+        return self.client.submit(estimator_of, trial.source, model_id, pure=False).result()
 
     def release(self) -> None:
         """Forget every model state future held by the driver."""
         for trial in self.trials.values():
-            trial.state.release()
+            trial.source.release()
 
     # -- events (the handlers run in other threads: they only enqueue) -----------------------
 
@@ -206,145 +220,168 @@ class Driver:
         if now - self._errors_checked < _ERROR_CHECK_SECONDS:
             return
         self._errors_checked = now
-        for step_id, trial in list(self._in_flight.items()):
-            if trial.step is not None and trial.step.state.status == "error":
-                self._on_failed(step_id, trial.step.state)
+        for batch in list(self._in_flight.values()):
+            if batch.state is not None and batch.state.status == "error":
+                self._on_failed(batch)
 
     # -- submitting --------------------------------------------------------------------------
 
     def _create(self, groups: Sequence[Group]) -> None:
         n_blocks = len(self.data.train)
         workers = sorted(self.data.tests)
+        n_models = 0
         for group in groups:
             order = _BlockOrder(n_blocks, group.seed)
             group.live = list(group.models)
             group.waiting = set(group.models)
             group.info = {k: [] for k in group.models}
-            for model_id, params in group.models.items():
-                home = workers[len(self.trials) % len(workers)]
-                state = self.client.submit(
-                    create_model,
-                    self.estimator,
-                    model_id,
-                    params,
-                    key=f"create_model-{self.token}-{model_id}",
-                    workers=[home],
-                    allow_other_workers=True,
-                )
-                trial = _Trial(model_id, group, order, state, worker=home)
-                self.trials[model_id] = trial
-                self._queue.append((trial, 1))
+            homes: dict[str, list[Hashable]] = {}
+            for model_id in group.models:
+                homes.setdefault(workers[n_models % len(workers)], []).append(model_id)
+                n_models += 1
+            for home, model_ids in homes.items():
+                for chunk in _chunks(model_ids, _MAX_BATCH):
+                    source = self.client.submit(
+                        create_models,
+                        self.estimator,
+                        {k: group.models[k] for k in chunk},
+                        key=f"create_models-{self.token}-{uuid.uuid4().hex[:6]}",
+                        workers=[home],
+                        allow_other_workers=True,
+                    )
+                    for model_id in chunk:
+                        self.trials[model_id] = _Trial(model_id, group, order, home, source)
+            self._enqueue([(self.trials[k], 1) for k in group.models])
+
+    def _enqueue(self, due: Sequence[tuple[_Trial, int]]) -> None:
+        """Queue steps for models due some calls, batched by worker, start and calls."""
+        batches: dict[tuple[str, int, int], list[_Trial]] = {}
+        for trial, calls in due:
+            batches.setdefault((trial.worker, trial.calls_done, calls), []).append(trial)
+        for (_, start, calls), trials in batches.items():
+            for chunk in _chunks(trials, _MAX_BATCH):
+                self._queue.append(_Batch(chunk, start, calls))
 
     def _fill(self) -> None:
         while self._queue and len(self._in_flight) < self.max_in_flight:
-            trial, calls = self._queue.popleft()
-            self._start(trial, self._submit_step(trial, trial.calls_done, calls))
+            batch = self._queue.popleft()
+            self._submit(batch)
+            self._start(batch)
 
-    def _start(self, trial: _Trial, step: _Step) -> None:
-        trial.step = step
-        self._in_flight[step.step_id] = trial
-        if step.report is not None:  # a speculative step that already reported
-            self._events.put(step.report)
+    def _start(self, batch: _Batch) -> None:
+        self._in_flight[batch.batch_id] = batch
+        if batch.report is not None:  # a speculative step that already reported
+            self._events.put(batch.report)
 
-    def _submit_step(self, trial: _Trial, start: int, calls: int, priority: int = 0) -> _Step:
-        """Chain ``calls`` calls from the last completed state; the last one scores."""
-        state = trial.state
-        step_id = f"{self.token}-{trial.model_id}-{start}-{uuid.uuid4().hex[:6]}"
-        where = {"workers": [trial.worker], "allow_other_workers": True, "priority": priority}
-        for i in range(calls):
-            xy = self.data.train[trial.order[start + i]]
-            key = f"partial_fit-{step_id}-{i}"
-            if i < calls - 1:
-                state = self.client.submit(fit_block, state, xy, self.fit_params, key=key, **where)
+    def _submit(self, batch: _Batch, priority: int = 0) -> None:
+        """Chain ``calls`` calls from the models' last completed states; the last one scores."""
+        batch.batch_id = f"{self.token}-{uuid.uuid4().hex[:10]}"
+        first = batch.trials[0]
+        model_ids = [t.model_id for t in batch.trials]
+        sources = list({t.source.key: t.source for t in batch.trials}.values())
+        where = {"workers": [first.worker], "allow_other_workers": True, "priority": priority}
+        state = None
+        for i in range(batch.calls):
+            xy = self.data.train[first.order[batch.start + i]]
+            key = f"partial_fit-{batch.batch_id}-{i}"
+            args = (sources if state is None else [state], model_ids, xy, self.fit_params)
+            if i < batch.calls - 1:
+                state = self.client.submit(fit_models, *args, key=key, **where)
             else:
+                test = self.data.test_on(first.worker)
                 state = self.client.submit(
-                    fit_and_score,
-                    state,
-                    xy,
-                    self.fit_params,
+                    fit_and_score_models,
+                    *args,
                     self.scorer,
-                    self.data.test_on(trial.worker),
+                    test,
                     self.topic,
-                    step_id,
+                    batch.batch_id,
                     key=key,
                     **where,
                 )
-        return _Step(step_id, state, start, calls)
+        batch.state = state
 
     # -- receiving ---------------------------------------------------------------------------
 
     def _on_report(self, result: dict[str, Any]) -> None:
-        step_id = result["step_id"]
-        if step_id in self._in_flight:
-            self._reported(self._in_flight.pop(step_id), result)
-        elif step_id in self._speculative:
-            step = self._speculative[step_id].speculative
-            if step is not None and step.step_id == step_id:
-                step.report = result
-        elif step_id in self._done_steps:
+        batch_id = result["batch_id"]
+        if batch_id in self._in_flight:
+            self._reported(self._in_flight.pop(batch_id), result)
+        elif batch_id in self._speculative:
+            self._speculative[batch_id].report = result
+        elif batch_id in self._done:
             # A finished step ran again: its output was lost with a worker and recomputed.
-            trial = self.trials[self._done_steps[step_id]]
-            if not trial.restarted:
-                logger.warning(
-                    "[CV%s] model %s was lost with a worker and is recomputed",
-                    self.prefix,
-                    trial.model_id,
-                )
-            trial.restarted = True
+            for trial in self._done[batch_id].trials:
+                if not trial.restarted:
+                    logger.warning(
+                        "[CV%s] model %s was lost with a worker and is recomputed",
+                        self.prefix,
+                        trial.model_id,
+                    )
+                trial.restarted = True
 
-    def _on_failed(self, step_id: str, future: Future) -> None:
-        trial = self._in_flight.get(step_id)
-        if trial is None or trial.step is None or trial.step.step_id != step_id:
-            return  # a cancelled speculative step, or a step that already reported
-        error = future.exception()
-        if not isinstance(error, KilledWorker) or trial.retries >= _MAX_STEP_RETRIES:
-            future.result()  # raises the task's own error
-        # Its worker kept dying: start the step again from the last completed state, which
-        # Dask recomputes from its lineage if it was lost too.
-        del self._in_flight[step_id]
-        trial.retries += 1
-        trial.restarted = True
-        logger.warning("[CV%s] model %s lost its worker; restarting", self.prefix, trial.model_id)
-        self._start(trial, self._submit_step(trial, trial.step.start, trial.step.calls))
+    def _on_failed(self, batch: _Batch) -> None:
+        assert batch.state is not None
+        error = batch.state.exception()
+        if not isinstance(error, KilledWorker) or batch.retries >= _MAX_STEP_RETRIES:
+            batch.state.result()  # raises the task's own error
+        # Its worker kept dying: start the step again from the last completed states, which
+        # Dask recomputes from their lineage if they were lost too.
+        del self._in_flight[batch.batch_id]
+        for trial in batch.trials:
+            trial.restarted = True
+            logger.warning(
+                "[CV%s] model %s lost its worker; restarting", self.prefix, trial.model_id
+            )
+        again = _Batch(batch.trials, batch.start, batch.calls, retries=batch.retries + 1)
+        self._submit(again)
+        self._start(again)
 
     def _poll(self) -> None:
         """No event for a while: fetch the reports of finished steps whose event is missing."""
-        for step_id, trial in list(self._in_flight.items()):
-            step = trial.step
-            if step is None or step.state.status != "finished":
+        for batch in list(self._in_flight.values()):
+            if batch.state is None or batch.state.status != "finished":
                 continue
-            step.finished_polls += 1
-            if step.finished_polls >= 2 and step_id in self._in_flight:
-                result = self.client.submit(report, step.state, step_id, pure=False).result()
-                self._reported(self._in_flight.pop(step_id), result)
+            batch.finished_polls += 1
+            if batch.finished_polls >= 2 and batch.batch_id in self._in_flight:
+                result = self.client.submit(
+                    report, batch.state, batch.batch_id, pure=False
+                ).result()
+                self._reported(self._in_flight.pop(batch.batch_id), result)
 
-    def _reported(self, trial: _Trial, result: dict[str, Any]) -> None:
-        group = trial.group
-        assert trial.step is not None
-        restarted = trial.restarted
-        trial.state, trial.step, trial.restarted = trial.step.state, None, False
-        self._done_steps[result["step_id"]] = trial.model_id
-        record = {
-            "model_id": trial.model_id,
-            "params": group.models[trial.model_id],
-            "partial_fit_calls": result["partial_fit_calls"],
-            "partial_fit_time": result["partial_fit_time"],
-            "score": result["score"],
-            "score_time": result["score_time"],
-            "elapsed_wall_time": time.perf_counter() - self._started,
-            "restarted": restarted,
-            **group.extra,
-        }
-        group.info[trial.model_id].append(record)
-        self.history.append(record)
-        group.waiting.discard(trial.model_id)
+    def _reported(self, batch: _Batch, result: dict[str, Any]) -> None:
+        assert batch.state is not None
+        group = batch.group
+        self._done[batch.batch_id] = batch
+        elapsed = time.perf_counter() - self._started
+        reports = {r["model_id"]: r for r in result["models"]}
+        for trial in batch.trials:
+            model_report = reports[trial.model_id]
+            restarted = trial.restarted
+            trial.source, trial.restarted = batch.state, False
+            record = {
+                "model_id": trial.model_id,
+                "params": group.models[trial.model_id],
+                "partial_fit_calls": model_report["partial_fit_calls"],
+                "partial_fit_time": model_report["partial_fit_time"],
+                "score": model_report["score"],
+                "score_time": model_report["score_time"],
+                "elapsed_wall_time": elapsed,
+                "restarted": restarted,
+                **group.extra,
+            }
+            group.info[trial.model_id].append(record)
+            self.history.append(record)
+            group.waiting.discard(trial.model_id)
         if not group.waiting:
             self._decide(group)
-        elif len(trial.decided) >= 2 and trial.decided[-1] == trial.decided[-2]:
-            # Guess that this model gets the same calls again (see the module docstring).
-            step = self._submit_step(trial, trial.calls_done, trial.decided[-1], priority=-1)
-            trial.speculative = step
-            self._speculative[step.step_id] = trial
+        elif all(t.decided[-2:] == [batch.calls] * 2 for t in batch.trials):
+            # Guess that these models get the same calls again (see the module docstring).
+            guess = _Batch(batch.trials, batch.start + batch.calls, batch.calls)
+            self._submit(guess, priority=-1)
+            self._speculative[guess.batch_id] = guess
+            for trial in batch.trials:
+                trial.speculative = guess
 
     def _decide(self, group: Group) -> None:
         info = {k: group.info[k] for k in group.live}
@@ -355,21 +392,27 @@ class Driver:
         if unknown:
             raise RuntimeError(f"the policy named models that are not live: {sorted(unknown)}")
         group.live = [k for k in info if k in decision.calls]
-        for model_id in info:
-            trial = self.trials[model_id]
-            calls = int(decision.calls.get(model_id, 0))
-            guess, trial.speculative = trial.speculative, None
-            if guess is not None:
-                del self._speculative[guess.step_id]
-            trial.decided.append(calls)
-            if calls > 0:
-                group.waiting.add(model_id)
-                if guess is not None and guess.calls == calls:
-                    self._start(trial, guess)
-                    continue
-                self._queue.append((trial, calls))
-            if guess is not None:
+        calls = {k: int(decision.calls.get(k, 0)) for k in info}
+        guesses = {id(g): g for k in info if (g := self.trials[k].speculative) is not None}
+        kept: set[Hashable] = set()
+        for guess in guesses.values():
+            del self._speculative[guess.batch_id]
+            for trial in guess.trials:
+                trial.speculative = None
+            if all(calls[t.model_id] == guess.calls for t in guess.trials):
+                kept.update(t.model_id for t in guess.trials)
+                self._start(guess)
+            else:
+                assert guess.state is not None
                 self.client.cancel([guess.state])
+        due = []
+        for model_id, n_calls in calls.items():
+            self.trials[model_id].decided.append(n_calls)
+            if n_calls > 0:
+                group.waiting.add(model_id)
+                if model_id not in kept:
+                    due.append((self.trials[model_id], n_calls))
+        self._enqueue(due)
 
     def _log_round(self, info: dict[Hashable, list[dict[str, Any]]]) -> None:
         self._rounds += 1
@@ -382,3 +425,7 @@ class Driver:
             best["score"],
             best["partial_fit_calls"],
         )
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -145,18 +145,17 @@ class HyperbandSearchCV(BaseAdaptiveSearch):
         self.cv_results_ = _history.cv_results(per_model, order, extra=["bracket"])
         best_per_group = {}
         for group in groups:
-            live = driver.live_states(group)
-            best = max(live, key=lambda k, g=group: g.info[k][-1]["score"])
-            best_per_group[best] = (group.info[best][-1]["score"], live[best])
-        best_id = max(best_per_group, key=lambda k: best_per_group[k][0])
+            best = max(group.live, key=lambda k, g=group: g.info[k][-1]["score"])
+            best_per_group[best] = group.info[best][-1]["score"]
+        best_id = max(best_per_group, key=lambda k: best_per_group[k])
         self.best_index_ = order.index(best_id)
-        self.best_score_ = best_per_group[best_id][0]
+        self.best_score_ = best_per_group[best_id]
         self.best_params_ = self.cv_results_["params"][self.best_index_]
         self.history_ = sorted(history.records, key=lambda r: r["elapsed_wall_time"])
         self.model_history_ = per_model
         sha_params = {b: _sha_params(sha) for b, sha in self._shas.items()}
         self.metadata_ = _history.bracket_metadata(history.records, sorted(self._shas), sha_params)
-        return best_per_group[best_id][1]
+        return best_id
 
     @property
     def metadata(self) -> dict[str, Any]:

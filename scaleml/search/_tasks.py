@@ -1,8 +1,11 @@
 """Functions that run inside tasks on Dask workers during an adaptive search.
 
-A model in a search is a chain of :class:`TrialState` futures, one per ``partial_fit`` call.
-Every call works on a copy (``copy.deepcopy``), so a state future always holds the model as it
-was after its call: a task re-run after a worker died starts from the same model and gives
+The models of a search travel in *batches*: a task takes the models of one group that live on
+one worker and are due the same calls, trains each on the same block, and returns them as a
+``{model_id: TrialState}`` dict (one task per block for all of them, not one per model: the
+per-task cost of the scheduler, the worker and the client is paid once for the batch). Every
+call works on a copy (``copy.deepcopy``), so a batch future always holds its models as they
+were after its call: a task re-run after a worker died starts from the same models and gives
 the same result, which is what lets Dask recompute lost states from their lineage.
 """
 
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,16 +38,82 @@ class TrialState:
     score_time: float = 0.0
 
 
-def create_model(estimator: Any, model_id: Hashable, params: dict[str, Any]) -> TrialState:
-    """A fresh clone of ``estimator`` with ``params``."""
-    model = clone(estimator).set_params(**params)
-    return TrialState(model, model_id)
+Models = dict[Hashable, TrialState]
+"""A batch of models: ``{model_id: state}``."""
 
 
-def fit_block(state: TrialState, xy: XY, fit_params: dict[str, Any]) -> TrialState:
-    """One ``partial_fit`` call on one block, on a copy of the model."""
-    started = time.perf_counter()
+def create_models(estimator: Any, params: Mapping[Hashable, dict[str, Any]]) -> Models:
+    """A fresh clone of ``estimator`` per model, with that model's parameters."""
+    return {k: TrialState(clone(estimator).set_params(**p), k) for k, p in params.items()}
+
+
+def fit_models(
+    sources: Sequence[Models], model_ids: Sequence[Hashable], xy: XY, fit_params: dict[str, Any]
+) -> Models:
+    """One ``partial_fit`` call of each model named, on one block, each on a copy.
+
+    ``sources`` are the batches holding the models' last states."""
     x, y = _arrays(xy)
+    states = _pick(sources, model_ids)
+    return {k: _fit(state, x, y, fit_params) for k, state in states.items()}
+
+
+def fit_and_score_models(
+    sources: Sequence[Models],
+    model_ids: Sequence[Hashable],
+    xy: XY,
+    fit_params: dict[str, Any],
+    scorer: Callable[[Any, Any, Any], float],
+    test: XY,
+    topic: str,
+    batch_id: str,
+) -> Models:
+    """The last call of a batch's step: :func:`fit_models`, score each model on the test set,
+    and send the small report to the driver as a Dask event on ``topic`` (pushed to the client
+    by the scheduler: no result to fetch). A re-run of this task after its output was lost
+    sends the report again, which is how the driver learns that the models were recomputed."""
+    fitted = fit_models(sources, model_ids, xy, fit_params)
+    x_test, y_test = _arrays(test)
+    scored = {}
+    for model_id, state in fitted.items():
+        started = time.perf_counter()
+        score = float(scorer(state.estimator, x_test, y_test))
+        scored[model_id] = replace(state, score=score, score_time=time.perf_counter() - started)
+    get_worker().log_event(topic, report(scored, batch_id))
+    return scored
+
+
+def report(models: Models, batch_id: str) -> dict[str, Any]:
+    """The small part of a batch the driver needs: each model's calls, timings and score."""
+    return {
+        "batch_id": batch_id,
+        "models": [
+            {
+                "model_id": state.model_id,
+                "partial_fit_calls": state.partial_fit_calls,
+                "partial_fit_time": state.partial_fit_time,
+                "score": state.score,
+                "score_time": state.score_time,
+            }
+            for state in models.values()
+        ],
+    }
+
+
+def estimator_of(models: Models, model_id: Hashable) -> Any:
+    """The fitted model ``model_id`` of a batch."""
+    return models[model_id].estimator
+
+
+def _pick(sources: Sequence[Models], model_ids: Sequence[Hashable]) -> Models:
+    merged: Models = {}
+    for models in sources:
+        merged.update(models)
+    return {k: merged[k] for k in model_ids}
+
+
+def _fit(state: TrialState, x: Any, y: Any, fit_params: dict[str, Any]) -> TrialState:
+    started = time.perf_counter()
     model = state.estimator
     if len(x):
         model = copy.deepcopy(model)
@@ -55,45 +124,6 @@ def fit_block(state: TrialState, xy: XY, fit_params: dict[str, Any]) -> TrialSta
         partial_fit_calls=state.partial_fit_calls + 1,
         partial_fit_time=time.perf_counter() - started,
     )
-
-
-def fit_and_score(
-    state: TrialState,
-    xy: XY,
-    fit_params: dict[str, Any],
-    scorer: Callable[[Any, Any, Any], float],
-    test: XY,
-    topic: str,
-    step_id: str,
-) -> TrialState:
-    """The last call of a step: ``partial_fit`` on one block, score on the test set, and
-    send the small report to the driver as a Dask event on ``topic`` (pushed to the client
-    by the scheduler: no result to fetch). A re-run of this task after its output was lost
-    sends the report again, which is how the driver learns that the model was recomputed."""
-    fitted = fit_block(state, xy, fit_params)
-    started = time.perf_counter()
-    x_test, y_test = _arrays(test)
-    score = float(scorer(fitted.estimator, x_test, y_test))
-    scored = replace(fitted, score=score, score_time=time.perf_counter() - started)
-    get_worker().log_event(topic, report(scored, step_id))
-    return scored
-
-
-def report(state: TrialState, step_id: str) -> dict[str, Any]:
-    """The small part of a state the driver needs: calls, timings and score."""
-    return {
-        "step_id": step_id,
-        "model_id": state.model_id,
-        "partial_fit_calls": state.partial_fit_calls,
-        "partial_fit_time": state.partial_fit_time,
-        "score": state.score,
-        "score_time": state.score_time,
-    }
-
-
-def estimator_of(state: TrialState) -> Any:
-    """The fitted model of a state."""
-    return state.estimator
 
 
 def concat_xy(xs: Sequence[Any], ys: Sequence[Any]) -> XY:
