@@ -17,11 +17,13 @@ dask-ml's, so call ``k`` of every model trains on the same block and an integer
 ``random_state`` trains the models dask-ml would.
 
 Models are grouped (a whole search, or one Hyperband bracket): when every model of a group has
-reported, its policy decides that group's next steps. While a group waits for its last
-batches, a batch whose models got the same number of calls the last two times starts that
-many again at low priority (kept if the decision agrees for all its models, cancelled if not),
-so workers are not idle at the end of a round. At most ``max_in_flight`` batches are submitted
-at once; a model never has two steps in flight, so its calls stay sequential.
+reported, its policy decides that group's next steps. When a batch starts whose models got the
+same number of calls the last two times, the driver guesses they will get that many again and
+submits that step too, chained on the batch, at low priority: kept if the decision agrees for
+all its models, cancelled if not. The guess is queued on the worker before the batch ends, so
+no worker waits for the round trip through the driver at the end of a round, not even the one
+that finishes the round last. At most ``max_in_flight`` batches are submitted at once (guesses
+aside); a model's calls stay sequential.
 
 Resilience: a batch lost with a worker is recomputed by Dask from its lineage (every call
 works on a copy, so a re-run gives the same models). The re-run tasks report again, so the
@@ -272,13 +274,35 @@ class Driver:
         self._in_flight[batch.batch_id] = batch
         if batch.report is not None:  # a speculative step that already reported
             self._events.put(batch.report)
+        if all(t.decided[-2:] == [batch.calls] * 2 for t in batch.trials):
+            self._guess_next(batch)
 
-    def _submit(self, batch: _Batch, priority: int = 0) -> None:
-        """Chain ``calls`` calls from the models' last completed states; the last one scores."""
+    def _guess_next(self, batch: _Batch) -> None:
+        """Submit the step after ``batch``, guessing its models get the same calls again."""
+        assert batch.state is not None
+        guess = _Batch(batch.trials, batch.start + batch.calls, batch.calls)
+        self._submit(guess, sources=[batch.state], priority=-1)
+        self._speculative[guess.batch_id] = guess
+        for trial in batch.trials:
+            trial.speculative = guess
+
+    def _drop_guess(self, guess: _Batch) -> None:
+        del self._speculative[guess.batch_id]
+        for trial in guess.trials:
+            trial.speculative = None
+        assert guess.state is not None
+        self.client.cancel([guess.state])
+
+    def _submit(
+        self, batch: _Batch, sources: list[Future] | None = None, priority: int = 0
+    ) -> None:
+        """Chain ``calls`` calls from ``sources``, by default the models' last completed
+        states; the last call scores."""
         batch.batch_id = f"{self.token}-{uuid.uuid4().hex[:10]}"
         first = batch.trials[0]
         model_ids = [t.model_id for t in batch.trials]
-        sources = list({t.source.key: t.source for t in batch.trials}.values())
+        if sources is None:
+            sources = list({t.source.key: t.source for t in batch.trials}.values())
         where = {"workers": [first.worker], "allow_other_workers": True, "priority": priority}
         state = None
         for i in range(batch.calls):
@@ -328,6 +352,9 @@ class Driver:
         # Its worker kept dying: start the step again from the last completed states, which
         # Dask recomputes from their lineage if they were lost too.
         del self._in_flight[batch.batch_id]
+        guesses = {id(g): g for t in batch.trials if (g := t.speculative) is not None}
+        for guess in guesses.values():
+            self._drop_guess(guess)
         for trial in batch.trials:
             trial.restarted = True
             logger.warning(
@@ -375,13 +402,6 @@ class Driver:
             group.waiting.discard(trial.model_id)
         if not group.waiting:
             self._decide(group)
-        elif all(t.decided[-2:] == [batch.calls] * 2 for t in batch.trials):
-            # Guess that these models get the same calls again (see the module docstring).
-            guess = _Batch(batch.trials, batch.start + batch.calls, batch.calls)
-            self._submit(guess, priority=-1)
-            self._speculative[guess.batch_id] = guess
-            for trial in batch.trials:
-                trial.speculative = guess
 
     def _decide(self, group: Group) -> None:
         info = {k: group.info[k] for k in group.live}
@@ -393,26 +413,22 @@ class Driver:
             raise RuntimeError(f"the policy named models that are not live: {sorted(unknown)}")
         group.live = [k for k in info if k in decision.calls]
         calls = {k: int(decision.calls.get(k, 0)) for k in info}
-        guesses = {id(g): g for k in info if (g := self.trials[k].speculative) is not None}
-        kept: set[Hashable] = set()
-        for guess in guesses.values():
-            del self._speculative[guess.batch_id]
-            for trial in guess.trials:
-                trial.speculative = None
-            if all(calls[t.model_id] == guess.calls for t in guess.trials):
-                kept.update(t.model_id for t in guess.trials)
-                self._start(guess)
-            else:
-                assert guess.state is not None
-                self.client.cancel([guess.state])
-        due = []
         for model_id, n_calls in calls.items():
             self.trials[model_id].decided.append(n_calls)
             if n_calls > 0:
                 group.waiting.add(model_id)
-                if model_id not in kept:
-                    due.append((self.trials[model_id], n_calls))
-        self._enqueue(due)
+        guesses = {id(g): g for k in info if (g := self.trials[k].speculative) is not None}
+        kept: set[Hashable] = set()
+        for guess in guesses.values():
+            if all(calls[t.model_id] == guess.calls for t in guess.trials):
+                del self._speculative[guess.batch_id]
+                for trial in guess.trials:
+                    trial.speculative = None
+                kept.update(t.model_id for t in guess.trials)
+                self._start(guess)
+            else:
+                self._drop_guess(guess)
+        self._enqueue([(self.trials[k], n) for k, n in calls.items() if n > 0 and k not in kept])
 
     def _log_round(self, info: dict[Hashable, list[dict[str, Any]]]) -> None:
         self._rounds += 1
