@@ -12,18 +12,19 @@ client's per-task cost by the batch size. No result is fetched, no model or data
 comes back to the driver; only training blocks move between workers.
 
 The tasks are submitted to the batch's worker with a loose restriction (if that worker dies,
-they run elsewhere). The models of a group visit the blocks in one shared seeded order,
-dask-ml's, so call ``k`` of every model trains on the same block and an integer
-``random_state`` trains the models dask-ml would.
+they run elsewhere). A step's training blocks that another worker holds are fetched ahead, by a
+small task that depends on them, while the worker still computes the step before. The models of
+a group visit the blocks in one shared seeded order, dask-ml's, so call ``k`` of every model
+trains on the same block and an integer ``random_state`` trains the models dask-ml would.
 
 Models are grouped (a whole search, or one Hyperband bracket): when every model of a group has
 reported, its policy decides that group's next steps. When a batch starts whose models got the
 same number of calls the last two times, the driver guesses they will get that many again and
 submits that step too, chained on the batch, at low priority: kept if the decision agrees for
-all its models, cancelled if not. The guess is queued on the worker before the batch ends, so
-no worker waits for the round trip through the driver at the end of a round, not even the one
-that finishes the round last. At most ``max_in_flight`` batches are submitted at once (guesses
-aside); a model's calls stay sequential.
+all its models, cancelled if not. The scheduler has the guess before the batch ends and starts
+it as soon as the batch ends, so no worker waits for the round trip through the client at the
+end of a round, not even the one that finishes the round last. At most ``max_in_flight``
+batches are submitted at once (guesses aside); a model's calls stay sequential.
 
 Resilience: a batch lost with a worker is recomputed by Dask from its lineage (every call
 works on a copy, so a re-run gives the same models). The re-run tasks report again, so the
@@ -55,6 +56,7 @@ from scaleml.search._tasks import (
     estimator_of,
     fit_and_score_models,
     fit_models,
+    hold,
     report,
 )
 
@@ -133,6 +135,8 @@ class _Batch:
     """The batch after its last call, once submitted."""
     report: dict[str, Any] | None = None
     finished_polls: int = 0
+    prefetches: dict[tuple[int, str], Future] = field(default_factory=dict)
+    """The fetches ahead of this batch's blocks, ``{(block, worker): future}``."""
 
     @property
     def group(self) -> Group:
@@ -171,6 +175,8 @@ class Driver:
         self._in_flight: dict[str, _Batch] = {}
         self._speculative: dict[str, _Batch] = {}
         self._done: dict[str, _Batch] = {}
+        self._holders: list[frozenset[str]] = []
+        self._prefetches: dict[tuple[int, str], Future] = {}
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._rounds = 0
         self._errors_checked = 0.0
@@ -182,6 +188,7 @@ class Driver:
         logger.info("[CV%s] creating %d models", self.prefix, sum(len(g.models) for g in groups))
         self.client.subscribe_topic(self.topic, self._on_event)
         try:
+            self._holders = self._block_holders()
             self._create(groups)
             self._fill()
             while self._in_flight:
@@ -264,6 +271,30 @@ class Driver:
             for chunk in _chunks(trials, _MAX_BATCH):
                 self._queue.append(_Batch(chunk, start, calls))
 
+    def _block_holders(self) -> list[frozenset[str]]:
+        """The workers that hold each training block (all its parts)."""
+        parts = [xy if isinstance(xy, tuple) else (xy,) for xy in self.data.train]
+        who_has = self.client.who_has([f for part in parts for f in part])
+        return [frozenset.intersection(*(frozenset(who_has[f.key]) for f in p)) for p in parts]
+
+    def _prefetch(self, batch: _Batch, block: int, worker: str) -> None:
+        """Have ``worker`` fetch ``block`` ahead of ``batch`` unless it holds it already."""
+        if worker in self._holders[block]:
+            return
+        where = (block, worker)
+        future = self._prefetches.get(where)
+        if future is None:
+            future = self.client.submit(
+                hold,
+                self.data.train[block],
+                key=f"prefetch-{self.token}-{uuid.uuid4().hex[:10]}",
+                workers=[worker],
+                allow_other_workers=True,
+                priority=1,
+            )
+            self._prefetches[where] = future
+        batch.prefetches[where] = future
+
     def _fill(self) -> None:
         while self._queue and len(self._in_flight) < self.max_in_flight:
             batch = self._queue.popleft()
@@ -288,6 +319,8 @@ class Driver:
 
     def _drop_guess(self, guess: _Batch) -> None:
         del self._speculative[guess.batch_id]
+        for where in guess.prefetches:
+            self._prefetches.pop(where, None)
         for trial in guess.trials:
             trial.speculative = None
         assert guess.state is not None
@@ -306,7 +339,9 @@ class Driver:
         where = {"workers": [first.worker], "allow_other_workers": True, "priority": priority}
         state = None
         for i in range(batch.calls):
-            xy = self.data.train[first.order[batch.start + i]]
+            block = first.order[batch.start + i]
+            self._prefetch(batch, block, first.worker)
+            xy = self.data.train[block]
             key = f"partial_fit-{batch.batch_id}-{i}"
             args = (sources if state is None else [state], model_ids, xy, self.fit_params)
             if i < batch.calls - 1:
@@ -380,6 +415,9 @@ class Driver:
         assert batch.state is not None
         group = batch.group
         self._done[batch.batch_id] = batch
+        for where in batch.prefetches:
+            self._prefetches.pop(where, None)
+        batch.prefetches = {}
         elapsed = time.perf_counter() - self._started
         reports = {r["model_id"]: r for r in result["models"]}
         for trial in batch.trials:

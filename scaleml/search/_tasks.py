@@ -105,6 +105,11 @@ def estimator_of(models: Models, model_id: Hashable) -> Any:
     return models[model_id].estimator
 
 
+def hold(xy: XY) -> None:
+    """Nothing: a task that depends on a training block makes its worker fetch a copy of it
+    ahead of the step that will train on it."""
+
+
 def _pick(sources: Sequence[Models], model_ids: Sequence[Hashable]) -> Models:
     merged: Models = {}
     for models in sources:
