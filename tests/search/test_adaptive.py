@@ -14,7 +14,7 @@ from dask_ml.model_selection import InverseDecaySearchCV as DaskInverseDecay
 from dask_ml.model_selection import SuccessiveHalvingSearchCV as DaskHalving
 from dask_ml.model_selection._hyperband import HyperbandSearchCV as DaskHyperband
 from dask_ml.model_selection._incremental import BaseIncrementalSearchCV
-from distributed import Client
+from distributed import Client, get_task_stream
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import SGDClassifier
 
@@ -90,6 +90,40 @@ def test_incremental_search_trains_every_model_to_max_iter(
     assert set(np.unique(predictions.compute())) <= {0, 1}
     assert search.decision_function(X[:100]).compute().shape == (100,)
     assert search.predict(X[:5].compute()).shape == (5,)
+
+
+@pytest.mark.parametrize(
+    ("n_models", "max_iter", "per_call"),
+    [(6, 8, 2), (20, 3, 4)],  # 20 models: 10 per worker, in batches of at most 8
+)
+def test_the_models_on_a_worker_train_in_one_task_per_call(
+    client: Client, small_xy: tuple[Any, Any], n_models: int, max_iter: int, per_call: int
+) -> None:
+    """What the dashboard's task stream shows: 6 models on 2 workers, 8 calls each, are 16
+    training tasks (3 models each), not 48; a guess cancelled at the end may add one per
+    batch."""
+    X, y = small_xy
+    search = IncrementalSearchCV(
+        MODEL,
+        PARAMS,
+        n_initial_parameters=n_models,
+        max_iter=max_iter,
+        random_state=0,
+        decay_rate=None,
+    )
+    with get_task_stream(client) as stream:
+        search.fit(X, y, classes=[0, 1])
+
+    assert len(client.nthreads()) == 2
+    training = [
+        task
+        for task in stream.data
+        if str(task["key"]).startswith("partial_fit-")
+        and any(s["action"] == "compute" for s in task["startstops"])
+    ]
+    assert per_call * max_iter <= len(training) <= per_call * (max_iter + 1)
+    assert {task["worker"] for task in training} == set(client.nthreads())
+    assert list(search.cv_results_["partial_fit_calls"]) == [max_iter] * n_models
 
 
 def test_random_state_makes_two_runs_identical(client: Client, small_xy: tuple) -> None:
