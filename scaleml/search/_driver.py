@@ -174,7 +174,8 @@ class Driver:
         self._queue: deque[_Batch] = deque()
         self._in_flight: dict[str, _Batch] = {}
         self._speculative: dict[str, _Batch] = {}
-        self._done: dict[str, _Batch] = {}
+        # The models of each finished step; not its state, which would keep every state alive.
+        self._done: dict[str, list[_Trial]] = {}
         self._holders: list[frozenset[str]] = []
         self._prefetches: dict[tuple[int, str], Future] = {}
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -370,7 +371,7 @@ class Driver:
             self._speculative[batch_id].report = result
         elif batch_id in self._done:
             # A finished step ran again: its output was lost with a worker and recomputed.
-            for trial in self._done[batch_id].trials:
+            for trial in self._done[batch_id]:
                 if not trial.restarted:
                     logger.warning(
                         "[CV%s] model %s was lost with a worker and is recomputed",
@@ -414,7 +415,7 @@ class Driver:
     def _reported(self, batch: _Batch, result: dict[str, Any]) -> None:
         assert batch.state is not None
         group = batch.group
-        self._done[batch.batch_id] = batch
+        self._done[batch.batch_id] = batch.trials
         for where in batch.prefetches:
             self._prefetches.pop(where, None)
         batch.prefetches = {}

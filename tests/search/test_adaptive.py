@@ -126,6 +126,31 @@ def test_the_models_on_a_worker_train_in_one_task_per_call(
     assert list(search.cv_results_["partial_fit_calls"]) == [max_iter] * n_models
 
 
+def test_the_workers_hold_only_the_latest_states_of_the_models(
+    client: Client, small_xy: tuple[Any, Any]
+) -> None:
+    """Worker memory does not grow with the calls: late in a 30-call search, the cluster holds
+    a few batch states per worker (the last, the running one, a guess), not one per call."""
+    X, y = small_xy
+    held: list[int] = []
+
+    def count_states(record: dict[str, Any]) -> None:
+        if record["partial_fit_calls"] == 25 and not held:
+            holders = client.who_has()
+            held.append(
+                sum(bool(w) and str(k).startswith("partial_fit-") for k, w in holders.items())
+            )
+
+    search = IncrementalSearchCV(
+        MODEL, PARAMS, n_initial_parameters=4, max_iter=30, random_state=0, decay_rate=None
+    )
+    observe(search, on_record=count_states)
+    search.fit(X, y, classes=[0, 1])
+
+    assert held and held[0] <= 8  # 2 workers: 2 x (last + running + guess), with room
+    assert list(search.cv_results_["partial_fit_calls"]) == [30] * 4
+
+
 def test_random_state_makes_two_runs_identical(client: Client, small_xy: tuple) -> None:
     X, y = small_xy
 
