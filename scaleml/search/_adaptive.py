@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from scaleml.search import _policies
 from scaleml.search._base import BaseAdaptiveSearch, check_int
-from scaleml.search._driver import Group
+from scaleml.search._batches import Group
 
 
 class _NoDefault:

@@ -24,7 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from scaleml._malloc import workers_keep_freed_memory
 from scaleml.search import _data, _history
-from scaleml.search._driver import Driver, Group
+from scaleml.search._batches import Group
+from scaleml.search._driver import Driver
 from scaleml.search._observe import SearchSummary, observers_of
 from scaleml.search._postfit import apply, concrete
 from scaleml.search._scoring import task_scorer

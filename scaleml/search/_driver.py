@@ -41,16 +41,14 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from distributed import Client, Future
 from distributed.scheduler import KilledWorker
 
+from scaleml.search._batches import Batch, BlockOrder, Group, Trial, chunks
 from scaleml.search._data import SearchData
 from scaleml.search._history import History
-from scaleml.search._policies import Decision, Info
 from scaleml.search._tasks import (
     create_models,
     estimator_of,
@@ -61,86 +59,10 @@ from scaleml.search._tasks import (
 )
 
 logger = logging.getLogger("scaleml.search")
-Policy = Callable[[Info, Sequence[Decision]], Decision]
 _MAX_BATCH = 8
 _MAX_STEP_RETRIES = 2
 _POLL_SECONDS = 1.0
 _ERROR_CHECK_SECONDS = 0.2
-
-
-@dataclass
-class Group:
-    """Models whose decisions are taken together by one policy."""
-
-    models: dict[Hashable, dict[str, Any]]
-    """``{model_id: params}`` in creation order."""
-    policy: Policy
-    seed: int
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Fields added to each record of this group (e.g. ``{"bracket": 2}``)."""
-    info: dict[Hashable, list[dict[str, Any]]] = field(default_factory=dict)
-    decisions: list[Decision] = field(default_factory=list)
-    live: list[Hashable] = field(default_factory=list)
-    waiting: set[Hashable] = field(default_factory=set)
-
-
-class _BlockOrder:
-    """The training blocks of one group's models, call by call: shuffled passes over the
-    blocks drawn as dask-ml draws them (``RandomState(seed).shuffle`` of ``range(n)``), shared
-    by the group's models, so that call ``k`` of every model trains on the same block and a
-    search with an integer ``random_state`` trains the models dask-ml would."""
-
-    def __init__(self, n_blocks: int, seed: int) -> None:
-        self._rng = np.random.RandomState(seed)
-        self._n = n_blocks
-        self._order: list[int] = []
-
-    def __getitem__(self, call: int) -> int:
-        while call >= len(self._order):
-            blocks = list(range(self._n))
-            self._rng.shuffle(blocks)
-            self._order.extend(blocks)
-        return self._order[call]
-
-
-@dataclass(eq=False)
-class _Trial:
-    model_id: Hashable
-    group: Group
-    order: _BlockOrder
-    worker: str
-    """The worker the model lives on."""
-    source: Future
-    """The batch holding the model's last completed state (its fresh clone before any call)."""
-    speculative: _Batch | None = None
-    decided: list[int] = field(default_factory=list)
-    restarted: bool = False
-
-    @property
-    def calls_done(self) -> int:
-        records = self.group.info[self.model_id]
-        return records[-1]["partial_fit_calls"] if records else 0
-
-
-@dataclass(eq=False)
-class _Batch:
-    """Models of one group on one worker, due the same ``calls`` from the same ``start``."""
-
-    trials: list[_Trial]
-    start: int
-    calls: int
-    retries: int = 0
-    batch_id: str = ""
-    state: Future | None = None
-    """The batch after its last call, once submitted."""
-    report: dict[str, Any] | None = None
-    finished_polls: int = 0
-    prefetches: dict[tuple[int, str], Future] = field(default_factory=dict)
-    """The fetches ahead of this batch's blocks, ``{(block, worker): future}``."""
-
-    @property
-    def group(self) -> Group:
-        return self.trials[0].group
 
 
 class Driver:
@@ -170,12 +92,12 @@ class Driver:
         self.prefix = prefix
         self.token = uuid.uuid4().hex[:8]
         self.topic = f"scaleml-search-{self.token}"
-        self.trials: dict[Hashable, _Trial] = {}
-        self._queue: deque[_Batch] = deque()
-        self._in_flight: dict[str, _Batch] = {}
-        self._speculative: dict[str, _Batch] = {}
+        self.trials: dict[Hashable, Trial] = {}
+        self._queue: deque[Batch] = deque()
+        self._in_flight: dict[str, Batch] = {}
+        self._speculative: dict[str, Batch] = {}
         # The models of each finished step; not its state, which would keep every state alive.
-        self._done: dict[str, list[_Trial]] = {}
+        self._done: dict[str, list[Trial]] = {}
         self._holders: list[frozenset[str]] = []
         self._prefetches: dict[tuple[int, str], Future] = {}
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -241,7 +163,7 @@ class Driver:
         workers = sorted(self.data.tests)
         n_models = 0
         for group in groups:
-            order = _BlockOrder(n_blocks, group.seed)
+            order = BlockOrder(n_blocks, group.seed)
             group.live = list(group.models)
             group.waiting = set(group.models)
             group.info = {k: [] for k in group.models}
@@ -250,7 +172,7 @@ class Driver:
                 homes.setdefault(workers[n_models % len(workers)], []).append(model_id)
                 n_models += 1
             for home, model_ids in homes.items():
-                for chunk in _chunks(model_ids, _MAX_BATCH):
+                for chunk in chunks(model_ids, _MAX_BATCH):
                     source = self.client.submit(
                         create_models,
                         self.estimator,
@@ -260,17 +182,17 @@ class Driver:
                         allow_other_workers=True,
                     )
                     for model_id in chunk:
-                        self.trials[model_id] = _Trial(model_id, group, order, home, source)
+                        self.trials[model_id] = Trial(model_id, group, order, home, source)
             self._enqueue([(self.trials[k], 1) for k in group.models])
 
-    def _enqueue(self, due: Sequence[tuple[_Trial, int]]) -> None:
+    def _enqueue(self, due: Sequence[tuple[Trial, int]]) -> None:
         """Queue steps for models due some calls, batched by worker, start and calls."""
-        batches: dict[tuple[str, int, int], list[_Trial]] = {}
+        batches: dict[tuple[str, int, int], list[Trial]] = {}
         for trial, calls in due:
             batches.setdefault((trial.worker, trial.calls_done, calls), []).append(trial)
         for (_, start, calls), trials in batches.items():
-            for chunk in _chunks(trials, _MAX_BATCH):
-                self._queue.append(_Batch(chunk, start, calls))
+            for chunk in chunks(trials, _MAX_BATCH):
+                self._queue.append(Batch(chunk, start, calls))
 
     def _block_holders(self) -> list[frozenset[str]]:
         """The workers that hold each training block (all its parts)."""
@@ -278,7 +200,7 @@ class Driver:
         who_has = self.client.who_has([f for part in parts for f in part])
         return [frozenset.intersection(*(frozenset(who_has[f.key]) for f in p)) for p in parts]
 
-    def _prefetch(self, batch: _Batch, block: int, worker: str) -> None:
+    def _prefetch(self, batch: Batch, block: int, worker: str) -> None:
         """Have ``worker`` fetch ``block`` ahead of ``batch`` unless it holds it already."""
         if worker in self._holders[block]:
             return
@@ -302,23 +224,23 @@ class Driver:
             self._submit(batch)
             self._start(batch)
 
-    def _start(self, batch: _Batch) -> None:
+    def _start(self, batch: Batch) -> None:
         self._in_flight[batch.batch_id] = batch
         if batch.report is not None:  # a speculative step that already reported
             self._events.put(batch.report)
         if all(t.decided[-2:] == [batch.calls] * 2 for t in batch.trials):
             self._guess_next(batch)
 
-    def _guess_next(self, batch: _Batch) -> None:
+    def _guess_next(self, batch: Batch) -> None:
         """Submit the step after ``batch``, guessing its models get the same calls again."""
         assert batch.state is not None
-        guess = _Batch(batch.trials, batch.start + batch.calls, batch.calls)
+        guess = Batch(batch.trials, batch.start + batch.calls, batch.calls)
         self._submit(guess, sources=[batch.state], priority=-1)
         self._speculative[guess.batch_id] = guess
         for trial in batch.trials:
             trial.speculative = guess
 
-    def _drop_guess(self, guess: _Batch) -> None:
+    def _drop_guess(self, guess: Batch) -> None:
         del self._speculative[guess.batch_id]
         for where in guess.prefetches:
             self._prefetches.pop(where, None)
@@ -327,9 +249,7 @@ class Driver:
         assert guess.state is not None
         self.client.cancel([guess.state])
 
-    def _submit(
-        self, batch: _Batch, sources: list[Future] | None = None, priority: int = 0
-    ) -> None:
+    def _submit(self, batch: Batch, sources: list[Future] | None = None, priority: int = 0) -> None:
         """Chain ``calls`` calls from ``sources``, by default the models' last completed
         states; the last call scores."""
         batch.batch_id = f"{self.token}-{uuid.uuid4().hex[:10]}"
@@ -380,7 +300,7 @@ class Driver:
                     )
                 trial.restarted = True
 
-    def _on_failed(self, batch: _Batch) -> None:
+    def _on_failed(self, batch: Batch) -> None:
         assert batch.state is not None
         error = batch.state.exception()
         if not isinstance(error, KilledWorker) or batch.retries >= _MAX_STEP_RETRIES:
@@ -396,7 +316,7 @@ class Driver:
             logger.warning(
                 "[CV%s] model %s lost its worker; restarting", self.prefix, trial.model_id
             )
-        again = _Batch(batch.trials, batch.start, batch.calls, retries=batch.retries + 1)
+        again = Batch(batch.trials, batch.start, batch.calls, retries=batch.retries + 1)
         self._submit(again)
         self._start(again)
 
@@ -412,7 +332,7 @@ class Driver:
                 ).result()
                 self._reported(self._in_flight.pop(batch.batch_id), result)
 
-    def _reported(self, batch: _Batch, result: dict[str, Any]) -> None:
+    def _reported(self, batch: Batch, result: dict[str, Any]) -> None:
         assert batch.state is not None
         group = batch.group
         self._done[batch.batch_id] = batch.trials
@@ -480,7 +400,3 @@ class Driver:
             best["score"],
             best["partial_fit_calls"],
         )
-
-
-def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]

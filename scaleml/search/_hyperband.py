@@ -13,7 +13,8 @@ from sklearn.utils import check_random_state
 from scaleml.search import _history, _policies
 from scaleml.search._adaptive import SuccessiveHalvingSearchCV, _check_aggressiveness
 from scaleml.search._base import BaseAdaptiveSearch, check_int
-from scaleml.search._driver import Driver, Group
+from scaleml.search._batches import Group
+from scaleml.search._driver import Driver
 
 
 class HyperbandSearchCV(BaseAdaptiveSearch):
