@@ -139,6 +139,7 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
                     driver.run(groups)
                     best_id = self._set_results(driver, groups, history)
                     self.best_estimator_ = driver.fitted_model(best_id)
+                    _name_features(self.best_estimator_, X)
                 finally:
                     driver.release()
             finally:
@@ -294,3 +295,15 @@ def check_int(name: str, value: Any, minimum: int, *, allow_none: bool = False) 
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         allowed = f"an int >= {minimum}" + (" or None" if allow_none else "")
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def _name_features(estimator: Any, X: Any) -> None:
+    """Give ``estimator`` the column names of ``X`` (a ``Dataset`` or a dask DataFrame).
+
+    Blocks reach ``partial_fit`` as arrays; naming the columns makes ``predict`` check them on
+    DataFrames, as it does for dask-ml's models, which are fitted on pandas partitions."""
+    names = list(X.features) if _data.is_dataset(X) else list(getattr(X, "columns", []))
+    if not names or not all(isinstance(n, str) for n in names):
+        return
+    if getattr(estimator, "n_features_in_", None) == len(names):
+        estimator.feature_names_in_ = np.asarray(names, dtype=object)

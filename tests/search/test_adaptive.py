@@ -302,6 +302,22 @@ def test_dataset_input(client: Client, classification: Dataset) -> None:
     assert search.predict(classification.read_xy(0)[0]).shape == (6_000,)
 
 
+def test_the_best_model_knows_the_feature_names(client: Client, classification: Dataset) -> None:
+    """Served with a DataFrame, as the gateway does: the columns are checked by name, without
+    the "fitted without feature names" warning."""
+    search = IncrementalSearchCV(
+        MODEL, PARAMS, n_initial_parameters=2, max_iter=2, random_state=0, decay_rate=None
+    )
+    search.fit(classification)
+    assert list(search.best_estimator_.feature_names_in_) == list(classification.features)
+    rows = classification.input_example(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert search.best_estimator_.predict(rows).shape == (5,)
+    with pytest.raises(ValueError, match="feature names"):
+        search.best_estimator_.predict(rows[rows.columns[::-1]])
+
+
 @pytest.mark.parametrize(
     ("search", "message"),
     [
