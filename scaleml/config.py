@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         description="MLflow tracking URI. Unset: MLflow's own default (MLFLOW_TRACKING_URI, "
         "else the SQLite file mlflow.db in the working directory).",
     )
+    mlflow_artifact_location: str | None = Field(
+        default=None,
+        description="Where experiments scaleml creates keep their artifacts (a directory, or a "
+        "URI such as s3://bucket/prefix). Unset: the tracking store's default (./mlruns in the "
+        "working directory for a SQLite store, the server's artifact root for a server).",
+    )
     experiment: str = Field(default="scaleml", min_length=1, description="MLflow experiment name.")
     data_dir: Path = Field(
         default=Path("scaleml-data"), description="Where generated datasets are written."

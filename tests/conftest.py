@@ -31,6 +31,23 @@ def _restore_mlflow_uris() -> Iterator[None]:
             os.environ[name] = value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _artifacts_in_a_temporary_directory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Experiments the tests create keep their artifacts in a temporary directory, not in
+    ``./mlruns`` of the checkout (the environment variable reaches ``Settings()`` anywhere,
+    and the CLI and coordinator subprocesses)."""
+    name = "SCALEML_MLFLOW_ARTIFACT_LOCATION"
+    saved = os.environ.get(name)
+    os.environ[name] = str(tmp_path_factory.mktemp("mlartifacts"))
+    yield
+    if saved is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = saved
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
     """Two worker processes, one thread each, as on a 2-core laptop."""

@@ -45,6 +45,7 @@ class Tracker:
         self.client = configure(settings)
         self.tracking_uri = self.client.tracking_uri
         self.experiment_name = experiment or settings.experiment
+        self.artifact_location = _artifact_location(settings.mlflow_artifact_location)
         self.experiment_id = self._experiment_id(self.experiment_name)
 
     @contextmanager
@@ -73,7 +74,7 @@ class Tracker:
         experiment = self.client.get_experiment_by_name(name)
         if experiment is None:
             try:
-                return self.client.create_experiment(name)
+                return self.client.create_experiment(name, artifact_location=self.artifact_location)
             except MlflowException:  # created meanwhile by another process
                 experiment = self.client.get_experiment_by_name(name)
                 if experiment is None:
@@ -241,3 +242,10 @@ def class_path(estimator: Any) -> str:
 def _param_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text[:_MAX_PARAM_LENGTH]
+
+
+def _artifact_location(location: str | None) -> str | None:
+    """A directory as an absolute ``file:`` URI (MLflow keeps it as given); URIs unchanged."""
+    if location is None or "://" in location:
+        return location
+    return Path(location).expanduser().resolve().as_uri()

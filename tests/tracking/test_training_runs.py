@@ -140,3 +140,17 @@ def test_unknown_models_and_aliases_are_tracking_errors(settings: Settings) -> N
         alias_version("nothing", "champion", settings=settings)
     with pytest.raises(TrackingError, match="cannot load model models:/nothing@champion"):
         load_model("models:/nothing@champion", settings=settings)
+
+
+def test_experiments_keep_their_artifacts_where_the_settings_say(
+    settings: Settings, tmp_path: Path
+) -> None:
+    artifacts = tmp_path / "artifacts"
+    located = settings.model_copy(update={"mlflow_artifact_location": str(artifacts)})
+    tracker = Tracker(located)
+    with tracker.run("with-artifacts") as run:
+        run.log_dict({"answer": 42}, "answer.json")
+    experiment = _store(settings).get_experiment(tracker.experiment_id)
+    assert experiment.artifact_location == artifacts.resolve().as_uri()
+    [written] = artifacts.rglob("answer.json")
+    assert written.read_text().strip().startswith("{")
