@@ -98,6 +98,7 @@ def test_train_on_a_running_cluster_logs_and_registers(
         "SCALEML_SCHEDULER": cluster.scheduler_address,
         "SCALEML_MLFLOW_TRACKING_URI": uri,
         "SCALEML_EXPERIMENT": experiment,
+        "SCALEML_MLFLOW_ARTIFACT_LOCATION": str(tmp_path / "artifacts"),
     }
     command = [
         str(Path(sys.executable).parent / "scaleml"),
