@@ -156,7 +156,14 @@ class IncrementalSearchCV(BaseAdaptiveSearch):
         # An integer random_state seeds the block order itself, as in dask-ml.
         if isinstance(self.random_state, numbers.Integral):
             seed = int(self.random_state)
-        return [Group(dict(enumerate(self._sample())), policy, seed)]
+        lookahead = None
+        if not self.patience and type(self)._adapt is IncrementalSearchCV._adapt:
+            lookahead = partial(
+                _policies.fixed_rounds,
+                fits_per_score=self._fits_per_score(),
+                max_iter=self.max_iter,
+            )
+        return [Group(dict(enumerate(self._sample())), policy, seed, lookahead=lookahead)]
 
 
 class InverseDecaySearchCV(IncrementalSearchCV):

@@ -25,6 +25,9 @@ class Group:
     seed: int
     extra: dict[str, Any] = field(default_factory=dict)
     """Fields added to each record of this group (e.g. ``{"bracket": 2}``)."""
+    lookahead: Callable[[int], int] | None = None
+    """How many coming decisions are known to give every live model the same calls, from a
+    model's calls so far (they do not depend on the scores); None when they may change."""
     info: dict[Hashable, list[dict[str, Any]]] = field(default_factory=dict)
     decisions: list[Decision] = field(default_factory=list)
     live: list[Hashable] = field(default_factory=list)
@@ -79,6 +82,9 @@ class Batch:
     trials: list[Trial]
     start: int
     calls: int
+    rounds: int = 1
+    """Steps of ``calls`` calls, each scored; more than one only where the group's decisions
+    are known ahead (``Group.lookahead``): then one task runs them all."""
     retries: int = 0
     batch_id: str = ""
     state: Future | None = None
@@ -92,6 +98,11 @@ class Batch:
     def group(self) -> Group:
         """The group of the batch's models."""
         return self.trials[0].group
+
+    @property
+    def end(self) -> int:
+        """The calls the models will have made after the batch."""
+        return self.start + self.rounds * self.calls
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -18,7 +18,7 @@ import dask.array as da
 import numpy as np
 from distributed import Client, Future, futures_of, wait
 
-from scaleml.search._tasks import concat_test_set, read_blocks, read_test_set
+from scaleml.search._tasks import concat_test_set, hold, read_blocks, read_test_set
 
 
 @dataclass
@@ -41,6 +41,48 @@ class SearchData:
         for future in chain(self.futures, self.tests.values()):
             future.release()
         self.futures, self.tests = [], {}
+
+
+class Prefetcher:
+    """Fetches training blocks to the workers that will train on them, ahead of the steps:
+    a small task that depends on a block makes its worker fetch a copy while it computes."""
+
+    def __init__(self, client: Client, data: SearchData, token: str) -> None:
+        self.client = client
+        self.data = data
+        self.token = token
+        parts = [xy if isinstance(xy, tuple) else (xy,) for xy in data.train]
+        who_has = client.who_has([f for part in parts for f in part])
+        self.holders = [
+            frozenset.intersection(*(frozenset(who_has[f.key]) for f in part)) for part in parts
+        ]
+        """The workers that held each training block (all its parts) when the search began."""
+        self._pending: dict[tuple[int, str], Future] = {}
+
+    def fetch(self, into: dict[tuple[int, str], Future], block: int, worker: str) -> None:
+        """Have ``worker`` fetch ``block`` unless it holds it, and keep the fetch in ``into``
+        (the fetch is forgotten when that dict is)."""
+        if worker in self.holders[block]:
+            return
+        where = (block, worker)
+        future = self._pending.get(where)
+        if future is None:
+            future = self.client.submit(
+                hold,
+                self.data.train[block],
+                key=f"prefetch-{self.token}-{uuid.uuid4().hex[:10]}",
+                workers=[worker],
+                allow_other_workers=True,
+                priority=1,
+            )
+            self._pending[where] = future
+        into[where] = future
+
+    def forget(self, fetches: dict[tuple[int, str], Future]) -> None:
+        """Drop ``fetches`` from the ones shared with later steps (a later step fetches
+        again: the copy may be gone by then)."""
+        for where in fetches:
+            self._pending.pop(where, None)
 
 
 def is_dataset(X: Any) -> bool:

@@ -2,29 +2,24 @@
 
 Synchronous, on the public ``distributed`` API: ``Client.submit`` and Dask's structured events
 (``Worker.log_event`` / ``Client.subscribe_topic``). Each model lives on one worker, dealt
-round-robin at creation. The models of a group that live on the same worker and are due the
-same calls travel together as a *batch* (at most ``_MAX_BATCH`` models): a *step* of ``k``
-calls is ``k`` chained tasks, each training every model of the batch on the same block, and
-the last one also scores them on that worker's copy of the test set and sends a small report
-(scores, calls, timings) as one event, which the scheduler pushes to the client. One task per
-block for the batch instead of one per model divides the scheduler's, the workers' and the
-client's per-task cost by the batch size. No result is fetched, no model or data block ever
-comes back to the driver; only training blocks move between workers.
-
-The tasks are submitted to the batch's worker with a loose restriction (if that worker dies,
-they run elsewhere). A step's training blocks that another worker holds are fetched ahead, by a
-small task that depends on them, while the worker still computes the step before. The models of
-a group visit the blocks in one shared seeded order, dask-ml's, so call ``k`` of every model
-trains on the same block and an integer ``random_state`` trains the models dask-ml would.
+round-robin. The models of a group on one worker that are due the same calls travel together
+as a *batch* (at most ``_MAX_BATCH``): a *step* of ``k`` calls is ``k`` chained tasks, each
+training every model of the batch on the same block; the last also scores them on that
+worker's copy of the test set and sends one small report event (scores, calls, timings),
+which the scheduler pushes to the client. No model or data block comes back to the driver.
+Tasks go to the batch's worker with a loose restriction (if it dies, they run elsewhere); the
+blocks a step needs are fetched to it ahead, while it computes the step before. A group's
+models visit the blocks in one shared seeded order, dask-ml's, so an integer ``random_state``
+trains the models dask-ml would.
 
 Models are grouped (a whole search, or one Hyperband bracket): when every model of a group has
-reported, its policy decides that group's next steps. When a batch starts whose models got the
-same number of calls the last two times, the driver guesses they will get that many again and
-submits that step too, chained on the batch, at low priority: kept if the decision agrees for
-all its models, cancelled if not. The scheduler has the guess before the batch ends and starts
-it as soon as the batch ends, so no worker waits for the round trip through the client at the
-end of a round, not even the one that finishes the round last. At most ``max_in_flight``
-batches are submitted at once (guesses aside); a model's calls stay sequential.
+reported, its policy decides that group's next steps. When those decisions are known ahead
+(``Group.lookahead``: they do not depend on the scores), one task runs several steps
+(*rounds*), scoring after each, up to ``_MAX_ROUNDS``. When a batch starts whose models got the
+same calls the last two times (or whose next decision is known), the driver also submits the
+next step, chained on it at low priority: kept if the decision agrees, cancelled if not. The
+scheduler starts it as soon as the batch ends, without a round trip through the client. At
+most ``max_in_flight`` batches are submitted at once (guesses aside).
 
 Resilience: a batch lost with a worker is recomputed by Dask from its lineage (every call
 works on a copy, so a re-run gives the same models). The re-run tasks report again, so the
@@ -47,19 +42,21 @@ from distributed import Client, Future
 from distributed.scheduler import KilledWorker
 
 from scaleml.search._batches import Batch, BlockOrder, Group, Trial, chunks
-from scaleml.search._data import SearchData
+from scaleml.search._data import Prefetcher, SearchData
 from scaleml.search._history import History
 from scaleml.search._tasks import (
     create_models,
     estimator_of,
-    fit_and_score_models,
     fit_models,
-    hold,
+    fit_rounds,
     report,
 )
 
 logger = logging.getLogger("scaleml.search")
 _MAX_BATCH = 8
+_MAX_ROUNDS = 8
+_MAX_ROUND_ROWS = 1_000_000
+"""A task of several rounds holds at most this many rows of training blocks."""
 _MAX_STEP_RETRIES = 2
 _POLL_SECONDS = 1.0
 _ERROR_CHECK_SECONDS = 0.2
@@ -98,8 +95,10 @@ class Driver:
         self._speculative: dict[str, Batch] = {}
         # The models of each finished step; not its state, which would keep every state alive.
         self._done: dict[str, list[Trial]] = {}
-        self._holders: list[frozenset[str]] = []
-        self._prefetches: dict[tuple[int, str], Future] = {}
+        self._max_rounds = max(
+            1, min(_MAX_ROUNDS, _MAX_ROUND_ROWS // max(data.train_rows, default=1))
+        )
+        self._prefetcher: Prefetcher | None = None
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._rounds = 0
         self._errors_checked = 0.0
@@ -111,7 +110,7 @@ class Driver:
         logger.info("[CV%s] creating %d models", self.prefix, sum(len(g.models) for g in groups))
         self.client.subscribe_topic(self.topic, self._on_event)
         try:
-            self._holders = self._block_holders()
+            self._prefetcher = Prefetcher(self.client, self.data, self.token)
             self._create(groups)
             self._fill()
             while self._in_flight:
@@ -183,40 +182,24 @@ class Driver:
                     )
                     for model_id in chunk:
                         self.trials[model_id] = Trial(model_id, group, order, home, source)
-            self._enqueue([(self.trials[k], 1) for k in group.models])
+            self._enqueue([(self.trials[k], 1) for k in group.models], ahead=False)
 
-    def _enqueue(self, due: Sequence[tuple[Trial, int]]) -> None:
-        """Queue steps for models due some calls, batched by worker, start and calls."""
+    def _enqueue(self, due: Sequence[tuple[Trial, int]], *, ahead: bool = True) -> None:
+        """Queue steps for models due some calls, batched by worker, start and calls; with
+        ``ahead``, as many rounds as the group's decisions are known ahead."""
         batches: dict[tuple[str, int, int], list[Trial]] = {}
         for trial, calls in due:
             batches.setdefault((trial.worker, trial.calls_done, calls), []).append(trial)
         for (_, start, calls), trials in batches.items():
+            rounds = self._rounds_from(trials[0].group, start) if ahead else 1
             for chunk in chunks(trials, _MAX_BATCH):
-                self._queue.append(Batch(chunk, start, calls))
+                self._queue.append(Batch(chunk, start, calls, rounds))
 
-    def _block_holders(self) -> list[frozenset[str]]:
-        """The workers that hold each training block (all its parts)."""
-        parts = [xy if isinstance(xy, tuple) else (xy,) for xy in self.data.train]
-        who_has = self.client.who_has([f for part in parts for f in part])
-        return [frozenset.intersection(*(frozenset(who_has[f.key]) for f in p)) for p in parts]
-
-    def _prefetch(self, batch: Batch, block: int, worker: str) -> None:
-        """Have ``worker`` fetch ``block`` ahead of ``batch`` unless it holds it already."""
-        if worker in self._holders[block]:
-            return
-        where = (block, worker)
-        future = self._prefetches.get(where)
-        if future is None:
-            future = self.client.submit(
-                hold,
-                self.data.train[block],
-                key=f"prefetch-{self.token}-{uuid.uuid4().hex[:10]}",
-                workers=[worker],
-                allow_other_workers=True,
-                priority=1,
-            )
-            self._prefetches[where] = future
-        batch.prefetches[where] = future
+    def _rounds_from(self, group: Group, start: int) -> int:
+        """Rounds of a step from ``start`` calls: several where the decisions are known."""
+        if group.lookahead is None:
+            return 1
+        return max(1, min(self._max_rounds, group.lookahead(start)))
 
     def _fill(self) -> None:
         while self._queue and len(self._in_flight) < self.max_in_flight:
@@ -228,13 +211,19 @@ class Driver:
         self._in_flight[batch.batch_id] = batch
         if batch.report is not None:  # a speculative step that already reported
             self._events.put(batch.report)
-        if all(t.decided[-2:] == [batch.calls] * 2 for t in batch.trials):
+        group = batch.group
+        if group.lookahead is not None and batch.trials[0].decided:
+            # The decisions are known: a guess only when there is another step.
+            if group.lookahead(batch.end) > 0:
+                self._guess_next(batch)
+        elif all(t.decided[-2:] == [batch.calls] * 2 for t in batch.trials):
             self._guess_next(batch)
 
     def _guess_next(self, batch: Batch) -> None:
         """Submit the step after ``batch``, guessing its models get the same calls again."""
         assert batch.state is not None
-        guess = Batch(batch.trials, batch.start + batch.calls, batch.calls)
+        rounds = self._rounds_from(batch.group, batch.end)
+        guess = Batch(batch.trials, batch.end, batch.calls, rounds)
         self._submit(guess, sources=[batch.state], priority=-1)
         self._speculative[guess.batch_id] = guess
         for trial in batch.trials:
@@ -242,8 +231,7 @@ class Driver:
 
     def _drop_guess(self, guess: Batch) -> None:
         del self._speculative[guess.batch_id]
-        for where in guess.prefetches:
-            self._prefetches.pop(where, None)
+        self._forget_prefetches(guess)
         for trial in guess.trials:
             trial.speculative = None
         assert guess.state is not None
@@ -251,35 +239,39 @@ class Driver:
 
     def _submit(self, batch: Batch, sources: list[Future] | None = None, priority: int = 0) -> None:
         """Chain ``calls`` calls from ``sources``, by default the models' last completed
-        states; the last call scores."""
+        states; the last call scores. A batch of several rounds is one task."""
         batch.batch_id = f"{self.token}-{uuid.uuid4().hex[:10]}"
         first = batch.trials[0]
         model_ids = [t.model_id for t in batch.trials]
         if sources is None:
             sources = list({t.source.key: t.source for t in batch.trials}.values())
         where = {"workers": [first.worker], "allow_other_workers": True, "priority": priority}
+        blocks = [first.order[call] for call in range(batch.start, batch.end)]
+        for block in blocks:
+            assert self._prefetcher is not None
+            self._prefetcher.fetch(batch.prefetches, block, first.worker)
+        xys = [self.data.train[block] for block in blocks]
+        # Calls before the last one of a one-round step: a task each.
+        chained = len(xys) - 1 if batch.rounds == 1 else 0
         state = None
-        for i in range(batch.calls):
-            block = first.order[batch.start + i]
-            self._prefetch(batch, block, first.worker)
-            xy = self.data.train[block]
+        for i in range(chained):
+            args = (sources if state is None else [state], model_ids, xys[i], self.fit_params)
             key = f"partial_fit-{batch.batch_id}-{i}"
-            args = (sources if state is None else [state], model_ids, xy, self.fit_params)
-            if i < batch.calls - 1:
-                state = self.client.submit(fit_models, *args, key=key, **where)
-            else:
-                test = self.data.test_on(first.worker)
-                state = self.client.submit(
-                    fit_and_score_models,
-                    *args,
-                    self.scorer,
-                    test,
-                    self.topic,
-                    batch.batch_id,
-                    key=key,
-                    **where,
-                )
-        batch.state = state
+            state = self.client.submit(fit_models, *args, key=key, **where)
+        batch.state = self.client.submit(
+            fit_rounds,
+            sources if state is None else [state],
+            model_ids,
+            xys[chained:],
+            self.fit_params,
+            self.scorer,
+            self.data.test_on(first.worker),
+            self.topic,
+            batch.batch_id,
+            batch.calls if batch.rounds > 1 else 1,
+            key=f"partial_fit-{batch.batch_id}-{chained}",
+            **where,
+        )
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -316,7 +308,7 @@ class Driver:
             logger.warning(
                 "[CV%s] model %s lost its worker; restarting", self.prefix, trial.model_id
             )
-        again = Batch(batch.trials, batch.start, batch.calls, retries=batch.retries + 1)
+        again = Batch(batch.trials, batch.start, batch.calls, batch.rounds, batch.retries + 1)
         self._submit(again)
         self._start(again)
 
@@ -336,31 +328,38 @@ class Driver:
         assert batch.state is not None
         group = batch.group
         self._done[batch.batch_id] = batch.trials
-        for where in batch.prefetches:
-            self._prefetches.pop(where, None)
-        batch.prefetches = {}
+        self._forget_prefetches(batch)
         elapsed = time.perf_counter() - self._started
-        reports = {r["model_id"]: r for r in result["models"]}
+        reports = {r["model_id"]: [*r["earlier"], r] for r in result["models"]}
+        for round_ in range(batch.rounds):
+            for trial in batch.trials:
+                steps = reports[trial.model_id]
+                step, last = steps[round_], steps[-1]
+                record = {
+                    "model_id": trial.model_id,
+                    "params": group.models[trial.model_id],
+                    "partial_fit_calls": step["partial_fit_calls"],
+                    "partial_fit_time": step["partial_fit_time"],
+                    "score": step["score"],
+                    "score_time": step["score_time"],
+                    # Earlier rounds: as long before the report as the worker saw.
+                    "elapsed_wall_time": elapsed - (last["finished_at"] - step["finished_at"]),
+                    "restarted": trial.restarted,
+                    **group.extra,
+                }
+                trial.restarted = False
+                group.info[trial.model_id].append(record)
+                self.history.append(record)
         for trial in batch.trials:
-            model_report = reports[trial.model_id]
-            restarted = trial.restarted
-            trial.source, trial.restarted = batch.state, False
-            record = {
-                "model_id": trial.model_id,
-                "params": group.models[trial.model_id],
-                "partial_fit_calls": model_report["partial_fit_calls"],
-                "partial_fit_time": model_report["partial_fit_time"],
-                "score": model_report["score"],
-                "score_time": model_report["score_time"],
-                "elapsed_wall_time": elapsed,
-                "restarted": restarted,
-                **group.extra,
-            }
-            group.info[trial.model_id].append(record)
-            self.history.append(record)
+            trial.source = batch.state
             group.waiting.discard(trial.model_id)
         if not group.waiting:
             self._decide(group)
+
+    def _forget_prefetches(self, batch: Batch) -> None:
+        if self._prefetcher is not None:
+            self._prefetcher.forget(batch.prefetches)
+        batch.prefetches = {}
 
     def _decide(self, group: Group) -> None:
         info = {k: group.info[k] for k in group.live}
@@ -379,7 +378,10 @@ class Driver:
         guesses = {id(g): g for k in info if (g := self.trials[k].speculative) is not None}
         kept: set[Hashable] = set()
         for guess in guesses.values():
-            if all(calls[t.model_id] == guess.calls for t in guess.trials):
+            rounds = self._rounds_from(group, guess.start)
+            if guess.rounds == rounds and all(
+                calls[t.model_id] == guess.calls for t in guess.trials
+            ):
                 del self._speculative[guess.batch_id]
                 for trial in guess.trials:
                     trial.speculative = None

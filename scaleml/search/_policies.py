@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import sys
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -117,6 +118,17 @@ def stop_on_plateau(
 def fixed_adapt(info: Info, n_adapted: int, *, fits_per_score: int) -> dict[ModelId, int]:
     """IncrementalSearchCV: every model gets ``fits_per_score`` more calls."""
     return dict.fromkeys(info, fits_per_score)
+
+
+def fixed_rounds(calls_done: int, *, fits_per_score: int, max_iter: int | None) -> int:
+    """How many coming decisions of IncrementalSearchCV without ``patience`` give a model
+    that made ``calls_done`` calls ``fits_per_score`` more: all of them until ``max_iter``.
+    They do not depend on the scores, so they are known before the scores are."""
+    if max_iter is None:
+        return sys.maxsize
+    if calls_done >= max_iter:
+        return 0
+    return math.ceil((max_iter - calls_done) / fits_per_score)
 
 
 def inverse_decay_adapt(

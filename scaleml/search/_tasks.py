@@ -36,6 +36,10 @@ class TrialState:
     partial_fit_time: float = 0.0
     score: float | None = None
     score_time: float = 0.0
+    finished_at: float = 0.0
+    """When it was scored (``time.time()`` on its worker)."""
+    earlier: tuple[dict[str, Any], ...] = ()
+    """The model's reports after the earlier rounds of the task that made this state."""
 
 
 Models = dict[Hashable, TrialState]
@@ -58,45 +62,66 @@ def fit_models(
     return {k: _fit(state, x, y, fit_params) for k, state in states.items()}
 
 
-def fit_and_score_models(
+def fit_rounds(
     sources: Sequence[Models],
     model_ids: Sequence[Hashable],
-    xy: XY,
+    xys: Sequence[XY],
     fit_params: dict[str, Any],
     scorer: Callable[[Any, Any, Any], float],
     test: XY,
     topic: str,
     batch_id: str,
+    calls: int = 1,
 ) -> Models:
-    """The last call of a batch's step: :func:`fit_models`, score each model on the test set,
-    and send the small report to the driver as a Dask event on ``topic`` (pushed to the client
-    by the scheduler: no result to fetch). A re-run of this task after its output was lost
-    sends the report again, which is how the driver learns that the models were recomputed."""
-    fitted = fit_models(sources, model_ids, xy, fit_params)
+    """The end of a batch's step: rounds of ``calls`` calls on the blocks ``xys``, each round
+    followed by a score of every model on the test set; then the small report of every round
+    goes to the driver as one Dask event on ``topic`` (pushed to the client by the scheduler:
+    no result to fetch). A re-run of this task after its output was lost sends the report
+    again, which is how the driver learns that the models were recomputed."""
+    models = _pick(sources, model_ids)
     x_test, y_test = _arrays(test)
-    scored = {}
-    for model_id, state in fitted.items():
-        started = time.perf_counter()
-        score = float(scorer(state.estimator, x_test, y_test))
-        scored[model_id] = replace(state, score=score, score_time=time.perf_counter() - started)
-    get_worker().log_event(topic, report(scored, batch_id))
-    return scored
+    earlier: dict[Hashable, list[dict[str, Any]]] = {k: [] for k in models}
+    for first in range(0, len(xys), calls):
+        for xy in xys[first : first + calls]:
+            x, y = _arrays(xy)
+            models = {k: _fit(state, x, y, fit_params) for k, state in models.items()}
+        scored = {}
+        for model_id, state in models.items():
+            started = time.perf_counter()
+            score = float(scorer(state.estimator, x_test, y_test))
+            scored[model_id] = replace(
+                state,
+                score=score,
+                score_time=time.perf_counter() - started,
+                finished_at=time.time(),
+                earlier=(),
+            )
+            earlier[model_id].append(_model_report(scored[model_id]))
+        models = scored
+    models = {k: replace(state, earlier=tuple(earlier[k][:-1])) for k, state in models.items()}
+    get_worker().log_event(topic, report(models, batch_id))
+    return models
 
 
 def report(models: Models, batch_id: str) -> dict[str, Any]:
-    """The small part of a batch the driver needs: each model's calls, timings and score."""
+    """The small part of a batch the driver needs: each model's calls, timings and score,
+    after its last round and (``earlier``) after the rounds before it in the same task."""
     return {
         "batch_id": batch_id,
         "models": [
-            {
-                "model_id": state.model_id,
-                "partial_fit_calls": state.partial_fit_calls,
-                "partial_fit_time": state.partial_fit_time,
-                "score": state.score,
-                "score_time": state.score_time,
-            }
-            for state in models.values()
+            {**_model_report(state), "earlier": list(state.earlier)} for state in models.values()
         ],
+    }
+
+
+def _model_report(state: TrialState) -> dict[str, Any]:
+    return {
+        "model_id": state.model_id,
+        "partial_fit_calls": state.partial_fit_calls,
+        "partial_fit_time": state.partial_fit_time,
+        "score": state.score,
+        "score_time": state.score_time,
+        "finished_at": state.finished_at,
     }
 
 

@@ -92,6 +92,16 @@ def test_incremental_search_trains_every_model_to_max_iter(
     assert search.predict(X[:5].compute()).shape == (5,)
 
 
+def training_tasks(stream: Any) -> list[dict[str, Any]]:
+    """The training tasks a task stream saw run."""
+    return [
+        task
+        for task in stream.data
+        if str(task["key"]).startswith("partial_fit-")
+        and any(s["action"] == "compute" for s in task["startstops"])
+    ]
+
+
 @pytest.mark.parametrize(
     ("n_models", "max_iter", "per_call"),
     [(6, 8, 2), (20, 3, 4)],  # 20 models: 10 per worker, in batches of at most 8
@@ -100,14 +110,17 @@ def test_the_models_on_a_worker_train_in_one_task_per_call(
     client: Client, small_xy: tuple[Any, Any], n_models: int, max_iter: int, per_call: int
 ) -> None:
     """What the dashboard's task stream shows: 6 models on 2 workers, 8 calls each, are 16
-    training tasks (3 models each), not 48; a guess cancelled at the end may add one per
-    batch."""
+    training tasks (3 models each), not 48, when each decision depends on the scores (here
+    ``patience``, which never sees a plateau with ``tol=None``); a guess cancelled at the end
+    may add one per batch."""
     X, y = small_xy
     search = IncrementalSearchCV(
         MODEL,
         PARAMS,
         n_initial_parameters=n_models,
         max_iter=max_iter,
+        patience=2,
+        tol=None,
         random_state=0,
         decay_rate=None,
     )
@@ -115,15 +128,32 @@ def test_the_models_on_a_worker_train_in_one_task_per_call(
         search.fit(X, y, classes=[0, 1])
 
     assert len(client.nthreads()) == 2
-    training = [
-        task
-        for task in stream.data
-        if str(task["key"]).startswith("partial_fit-")
-        and any(s["action"] == "compute" for s in task["startstops"])
-    ]
+    training = training_tasks(stream)
     assert per_call * max_iter <= len(training) <= per_call * (max_iter + 1)
     assert {task["worker"] for task in training} == set(client.nthreads())
     assert list(search.cv_results_["partial_fit_calls"]) == [max_iter] * n_models
+
+
+def test_known_decisions_run_several_rounds_in_one_task(
+    client: Client, small_xy: tuple[Any, Any]
+) -> None:
+    """Without ``patience`` IncrementalSearchCV's decisions do not depend on the scores: after
+    the first call, each worker trains its models 8 rounds per task (19 calls: 8 + 8 + 3), and
+    every call still gets its record and score, in order."""
+    X, y = small_xy
+    search = IncrementalSearchCV(
+        MODEL, PARAMS, n_initial_parameters=6, max_iter=20, random_state=0, decay_rate=None
+    )
+    with get_task_stream(client) as stream:
+        search.fit(X, y, classes=[0, 1])
+
+    assert len(training_tasks(stream)) == 2 * 4  # no guess wasted: the end is known
+    assert len(search.history_) == 6 * 20
+    for records in search.model_history_.values():
+        assert [r["partial_fit_calls"] for r in records] == list(range(1, 21))
+        times = [r["elapsed_wall_time"] for r in records]
+        assert times == sorted(times)
+    assert len({r["score"] for r in search.model_history_[0]}) > 1
 
 
 def test_the_workers_hold_only_the_latest_states_of_the_models(

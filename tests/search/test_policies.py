@@ -203,3 +203,33 @@ def test_patience_stops_only_the_model_on_a_plateau() -> None:
     final = {k: max(r for r, d in enumerate(rounds) if d.get(k)) + 2 for k in range(3)}
     assert final[0] < 12
     assert final[1] == final[2] == 12
+
+
+@pytest.mark.parametrize(("max_iter", "fits_per_score"), [(20, 1), (10, 3), (7, 7), (1, 1)])
+def test_the_known_rounds_are_the_rounds_the_policy_decides(
+    max_iter: int, fits_per_score: int
+) -> None:
+    """IncrementalSearchCV without patience announces how many coming decisions give more
+    calls (the driver runs them as one task); under any scores, that is what it decides."""
+    search = IncrementalSearchCV(
+        MODEL, SPACE, max_iter=max_iter, fits_per_score=fits_per_score, decay_rate=None
+    )
+    [group] = search._groups(seed=0)
+    assert group.lookahead is not None
+    for score in (lambda k, c: k * 0.1 + c, lambda k, c: -c, lambda k, c: 0.5):
+        rounds = simulate(ours(search), 3, score)
+        after_first = [r for r in rounds if any(r.values())]
+        assert group.lookahead(1) == len(after_first)
+        assert all(set(r.values()) == {fits_per_score} for r in after_first)
+
+
+@pytest.mark.parametrize(
+    "search",
+    [
+        IncrementalSearchCV(MODEL, SPACE, patience=3, decay_rate=None),
+        InverseDecaySearchCV(MODEL, SPACE),
+        SuccessiveHalvingSearchCV(MODEL, SPACE, n_initial_iter=1),
+    ],
+)
+def test_decisions_that_depend_on_scores_are_not_announced(search: Any) -> None:
+    assert all(group.lookahead is None for group in search._groups(seed=0))
