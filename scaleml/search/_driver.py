@@ -335,6 +335,12 @@ class Driver:
             for trial in batch.trials:
                 steps = reports[trial.model_id]
                 step, last = steps[round_], steps[-1]
+                earlier = group.info[trial.model_id]
+                # Earlier rounds: as long before the report as the worker saw, never before
+                # the model's previous record (reports arrive with different delays).
+                when = elapsed - (last["finished_at"] - step["finished_at"])
+                if earlier:
+                    when = max(when, earlier[-1]["elapsed_wall_time"])
                 record = {
                     "model_id": trial.model_id,
                     "params": group.models[trial.model_id],
@@ -342,8 +348,7 @@ class Driver:
                     "partial_fit_time": step["partial_fit_time"],
                     "score": step["score"],
                     "score_time": step["score_time"],
-                    # Earlier rounds: as long before the report as the worker saw.
-                    "elapsed_wall_time": elapsed - (last["finished_at"] - step["finished_at"]),
+                    "elapsed_wall_time": when,
                     "restarted": trial.restarted,
                     **group.extra,
                 }
