@@ -98,7 +98,7 @@ class Driver:
         self._max_rounds = max(
             1, min(_MAX_ROUNDS, _MAX_ROUND_ROWS // max(data.train_rows, default=1))
         )
-        self._prefetcher: Prefetcher | None = None
+        self._prefetcher = Prefetcher(client, data, self.token)
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
         self._rounds = 0
         self._errors_checked = 0.0
@@ -110,7 +110,6 @@ class Driver:
         logger.info("[CV%s] creating %d models", self.prefix, sum(len(g.models) for g in groups))
         self.client.subscribe_topic(self.topic, self._on_event)
         try:
-            self._prefetcher = Prefetcher(self.client, self.data, self.token)
             self._create(groups)
             self._fill()
             while self._in_flight:
@@ -248,7 +247,6 @@ class Driver:
         where = {"workers": [first.worker], "allow_other_workers": True, "priority": priority}
         blocks = [first.order[call] for call in range(batch.start, batch.end)]
         for block in blocks:
-            assert self._prefetcher is not None
             self._prefetcher.fetch(batch.prefetches, block, first.worker)
         xys = [self.data.train[block] for block in blocks]
         # Calls before the last one of a one-round step: a task each.
@@ -362,8 +360,7 @@ class Driver:
             self._decide(group)
 
     def _forget_prefetches(self, batch: Batch) -> None:
-        if self._prefetcher is not None:
-            self._prefetcher.forget(batch.prefetches)
+        self._prefetcher.forget(batch.prefetches)
         batch.prefetches = {}
 
     def _decide(self, group: Group) -> None:
