@@ -156,6 +156,16 @@ def is_incremental(estimator: Any) -> bool:
     return callable(getattr(estimator, "partial_fit", None))
 
 
+def name_features(estimator: Any, names: list[str]) -> None:
+    """Give a model fitted on arrays the column names of its data, so that ``predict`` checks
+    DataFrames by name as it does for a model fitted on a DataFrame (only when all names are
+    strings and their number matches, as scikit-learn itself requires)."""
+    if not names or not all(isinstance(n, str) for n in names):
+        return
+    if getattr(estimator, "n_features_in_", None) == len(names):
+        estimator.feature_names_in_ = np.asarray(names, dtype=object)
+
+
 def parse_param(assignment: str) -> tuple[str, Any]:
     """Parse a ``key=value`` parameter as given on a command line; values are JSON if they
     parse as JSON (``1e-4``, ``true``, ``null``, ``[1, 2]``), else strings."""

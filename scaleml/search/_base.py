@@ -23,6 +23,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from scaleml._malloc import workers_keep_freed_memory
+from scaleml.estimators import name_features
 from scaleml.search import _data, _history
 from scaleml.search._batches import Group
 from scaleml.search._driver import Driver
@@ -139,7 +140,9 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
                     driver.run(groups)
                     best_id = self._set_results(driver, groups, history)
                     self.best_estimator_ = driver.fitted_model(best_id)
-                    _name_features(self.best_estimator_, X)
+                    # Blocks reach partial_fit as arrays; dask-ml's models see pandas.
+                    names = X.features if _data.is_dataset(X) else getattr(X, "columns", [])
+                    name_features(self.best_estimator_, list(names))
                 finally:
                     driver.release()
             finally:
@@ -295,15 +298,3 @@ def check_int(name: str, value: Any, minimum: int, *, allow_none: bool = False) 
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         allowed = f"an int >= {minimum}" + (" or None" if allow_none else "")
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
-
-
-def _name_features(estimator: Any, X: Any) -> None:
-    """Give ``estimator`` the column names of ``X`` (a ``Dataset`` or a dask DataFrame).
-
-    Blocks reach ``partial_fit`` as arrays; naming the columns makes ``predict`` check them on
-    DataFrames, as it does for dask-ml's models, which are fitted on pandas partitions."""
-    names = list(X.features) if _data.is_dataset(X) else list(getattr(X, "columns", []))
-    if not names or not all(isinstance(n, str) for n in names):
-        return
-    if getattr(estimator, "n_features_in_", None) == len(names):
-        estimator.feature_names_in_ = np.asarray(names, dtype=object)

@@ -20,7 +20,7 @@ import numpy as np
 from distributed import Client, Future, get_client, wait
 
 from scaleml.errors import TrainingError
-from scaleml.estimators import is_incremental
+from scaleml.estimators import is_incremental, name_features
 from scaleml.train._scoring import (
     DEFAULT_SCORING,
     add_statistics,
@@ -171,10 +171,7 @@ def train_incremental(
     finally:
         driver.cancel_outstanding()
     fitted = final.estimator
-    if getattr(fitted, "n_features_in_", None) == len(dataset.features):
-        # Blocks reach partial_fit as arrays; naming the columns makes predict check them on
-        # DataFrames, as it would for an estimator fitted on a DataFrame.
-        fitted.feature_names_in_ = np.asarray(dataset.features, dtype=object)
+    name_features(fitted, list(dataset.features))  # blocks reach partial_fit as arrays
     return TrainingResult(
         estimator=fitted,
         history=history,
