@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -50,6 +51,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from scaleml.config import Settings
+from scaleml.monitor import contract_from_frame
 from scaleml.tracking import Tracker, load_model, register
 
 FEATURES = [f"f{i}" for i in range(8)]
@@ -67,6 +69,12 @@ class Point:
     p50_ms: float
     p99_ms: float
     errors: int
+    round: int = 0
+    cpu_s: float = 0.0  # the server's CPU seconds (its processes, user + system) in the point
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return 1e6 * self.cpu_s / self.requests if self.requests else float("nan")
 
     @property
     def rps(self) -> float:
@@ -83,12 +91,16 @@ def frame(n: int, seed: int = 0) -> pd.DataFrame:
 
 
 def register_model(settings: Settings) -> str:
-    """Train a small classifier and register it as ``bench`` version 1 (alias champion)."""
+    """Train a small classifier and register it as ``bench`` version 1 (alias champion), with
+    the contract of its training data (as scaleml's trainings log it)."""
     X = frame(5000)
     y = (X.f0 + 0.5 * X.f1 - X.f2 > 0).astype(int)
     tracker = Tracker(settings)
     with tracker.run("gateway-benchmark") as run:
-        uri = run.log_sklearn_model(LogisticRegression().fit(X, y), X.head(5))
+        model = LogisticRegression().fit(X, y)
+        uri = run.log_sklearn_model(model, X.head(5))
+        contract = contract_from_frame(X, FEATURES, predictions=model.predict(X))
+        run.log_dict(contract.to_dict(), "contract.json")
     return register(uri, "bench", tracker=tracker).name
 
 
@@ -103,6 +115,34 @@ def in_process_limit(settings: Settings, rows: int) -> float:
         model.predict(X)
         best = min(best, time.perf_counter() - start)
     return rows / best
+
+
+def contract_overhead_us(settings: Settings) -> dict[str, float]:
+    """Microseconds the contract check (per request) and the drift window (per batch) add, in
+    this process, for requests of 1 and 64 rows (median and mean of 2,000 calls each)."""
+    from scaleml.gateway._contract import Rows
+    from scaleml.gateway._monitoring import VersionMonitor
+    from scaleml.monitor import contract
+
+    loaded = contract("models:/bench/1", settings=settings)
+    out = {}
+    for rows in (1, 64):
+        X = frame(rows, seed=rows)
+        request = Rows({c: X[c].to_numpy() for c in FEATURES}, rows)
+        labels = np.zeros(rows, dtype=np.int64)
+        monitor = VersionMonitor("bench", "1", loaded, "warn", settings)
+        for name in ("check", "drift"):
+            times = []
+            for _ in range(2000):
+                start = time.perf_counter()
+                if name == "check":
+                    monitor.check(request)
+                else:
+                    monitor.observe(request.columns, labels)
+                times.append(time.perf_counter() - start)
+            out[f"{name} {rows} row(s) median"] = float(np.median(times)) * 1e6
+            out[f"{name} {rows} row(s) mean"] = float(np.mean(times)) * 1e6
+    return out
 
 
 class Server:
@@ -135,6 +175,20 @@ class Server:
                 pass
             time.sleep(0.25)
         raise TimeoutError(f"{self.name} not ready in {timeout_s:g} s")
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) used so far by the server's processes."""
+        import psutil
+
+        try:
+            root = psutil.Process(self.proc.pid)
+            total = 0.0
+            for process in [root, *root.children(recursive=True)]:
+                times = process.cpu_times()
+                total += times.user + times.system
+            return total
+        except psutil.Error:
+            return float("nan")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -241,11 +295,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer points, 2 s each")
     parser.add_argument("--seconds", type=float, default=None, help="seconds per point")
-    parser.add_argument("--servers", default="dask,local,mlflow", help="comma-separated subset")
+    parser.add_argument(
+        "--servers",
+        default="dask,local,mlflow",
+        help="comma-separated subset of dask, dask-workers (every batch on the workers: "
+        "in-process path off), local, local-off, local-warn, local-enforce (the local backend "
+        "with contracts off / warn / enforce), mlflow",
+    )
+    parser.add_argument("--concurrency", default=None, help="comma-separated, e.g. 1,64")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every point N times")
+    parser.add_argument("--ready-timeout", type=float, default=180.0, help="seconds per server")
     parser.add_argument("--json", type=Path, default=None, help="also write the points here")
     args = parser.parse_args()
     seconds = args.seconds or (2.0 if args.quick else 5.0)
     concurrencies = [1, 64] if args.quick else [1, 16, 64, 256]
+    if args.concurrency:
+        concurrencies = [int(c) for c in args.concurrency.split(",")]
     row_counts = [1, 64]
     load = run_wrk if shutil.which("wrk") else run_aiohttp
     workdir = Path(tempfile.mkdtemp(prefix="scaleml-gateway-bench-"))
@@ -257,6 +322,11 @@ def main() -> int:
     register_model(settings)
     limit = in_process_limit(settings, 200_000)
     print(f"in-process limit: pyfunc.predict on 200,000 rows = {limit:,.0f} rows/s\n")
+    if any(name.startswith("local-") for name in args.servers.split(",")):
+        overhead = contract_overhead_us(settings)
+        costs = ", ".join(f"{k} {v:.1f}" for k, v in overhead.items())
+        print(f"contracts in warn mode, in process (us per call; drift means include flushes): "
+              f"{costs}\n")  # fmt: skip
 
     env = {
         "SCALEML_MLFLOW_TRACKING_URI": uri,
@@ -266,7 +336,20 @@ def main() -> int:
     serve = [str(BIN / "scaleml"), "serve", "--model", "bench", "--port", "{port}"]
     commands = {
         "dask": ([*serve, "--backend", "dask"], {"SCALEML_N_WORKERS": "2"}, "/v2/health/ready"),
+        "dask-workers": (
+            [*serve, "--backend", "dask"],
+            {"SCALEML_N_WORKERS": "2", "SCALEML_GATEWAY_INPROCESS_MAX_ROWS": "0"},
+            "/v2/health/ready",
+        ),
         "local": ([*serve, "--backend", "local"], {}, "/v2/health/ready"),
+        **{
+            f"local-{mode}": (
+                [*serve, "--backend", "local"],
+                {"SCALEML_CONTRACT_MODE": mode},
+                "/v2/health/ready",
+            )
+            for mode in ("off", "warn", "enforce")
+        },
         "mlflow": (
             [
                 str(BIN / "mlflow"),
@@ -292,24 +375,30 @@ def main() -> int:
             command, extra, ready_path = commands[name]
             server = Server(name, command, {**env, **extra}, workdir / f"{name}.log")
             servers.append(server)
-            server.wait_ready(ready_path)
+            server.wait_ready(ready_path, args.ready_timeout)
             load(server.url, body_for(1), 8, 1.0, workdir)  # warm-up
         # Points interleave the servers (idle ones wait), so each ratio compares figures
         # taken within seconds of each other on this shared machine.
-        for rows in row_counts:
+        for rows, concurrency, round_ in itertools.product(
+            row_counts, concurrencies, range(args.rounds)
+        ):
             body = body_for(rows)
-            for concurrency in concurrencies:
-                for server in servers:
-                    done = load(server.url, body, concurrency, seconds, workdir)
-                    point = Point(server.name, rows, concurrency, *done)
-                    points.append(point)
-                    print(_line(point, limit), flush=True)
+            shift = round_ % len(servers)  # each round starts with another server
+            for server in servers[shift:] + servers[:shift]:
+                cpu_before = server.cpu_seconds()
+                done = load(server.url, body, concurrency, seconds, workdir)
+                cpu = server.cpu_seconds() - cpu_before
+                point = Point(server.name, rows, concurrency, *done, round=round_, cpu_s=cpu)
+                points.append(point)
+                print(_line(point, limit), flush=True)
     finally:
         for server in servers:
             server.stop()
-    points.sort(key=lambda p: (list(commands).index(p.server), p.rows, p.concurrency))
+    points.sort(key=lambda p: (list(commands).index(p.server), p.rows, p.concurrency, p.round))
     print("\n" + _table(points, limit))
     print("\n" + _targets(points))
+    if any(p.server.startswith("local-") for p in points):
+        print("\n" + _contract_ratios(points))
     if args.json:
         args.json.write_text(json.dumps([p.__dict__ for p in points], indent=1))
     shutil.rmtree(workdir, ignore_errors=True)
@@ -349,15 +438,56 @@ def _targets(points: list[Point]) -> str:
     return "\n".join(lines)
 
 
+def _contract_ratios(points: list[Point]) -> str:
+    """req/s with contracts warn and enforce over off, per point: the median of the per-round
+    ratios (and their range)."""
+    at = {(p.server, p.rows, p.concurrency, p.round): p for p in points}
+    lines = [
+        "| rows/req | c | off req/s | warn / off | enforce / off | errors (off, warn, enforce) "
+        "| server CPU us/req off | CPU/req warn / off | CPU/req enforce / off |",
+        "|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for rows, concurrency in sorted({(p.rows, p.concurrency) for p in points}):
+        rounds = sorted({p.round for p in points if (p.rows, p.concurrency) == (rows, concurrency)})
+        ratios: dict[str, list[float]] = {"warn": [], "enforce": []}
+        cpu_ratios: dict[str, list[float]] = {"warn": [], "enforce": []}
+        offs, off_cpu, errors = [], [], {"off": 0, "warn": 0, "enforce": 0}
+        for r in rounds:
+            off = at.get(("local-off", rows, concurrency, r))
+            if off is None or not off.rps:
+                continue
+            offs.append(off.rps)
+            off_cpu.append(off.cpu_us_per_request)
+            errors["off"] += off.errors
+            for mode in ratios:
+                point = at.get((f"local-{mode}", rows, concurrency, r))
+                if point is not None:
+                    ratios[mode].append(point.rps / off.rps)
+                    cpu_ratios[mode].append(point.cpu_us_per_request / off.cpu_us_per_request)
+                    errors[mode] += point.errors
+        if not offs:
+            continue
+        cells = [
+            f"{np.median(v):.2f} ({min(v):.2f}-{max(v):.2f})" if v else "-"
+            for v in [*ratios.values(), *cpu_ratios.values()]
+        ]
+        lines.append(
+            f"| {rows} | {concurrency} | {np.median(offs):,.0f} | {cells[0]} | {cells[1]} "
+            f"| {errors['off']}, {errors['warn']}, {errors['enforce']} "
+            f"| {np.median(off_cpu):,.0f} | {cells[2]} | {cells[3]} |"
+        )
+    return "\n".join(lines)
+
+
 def _table(points: list[Point], limit: float) -> str:
-    reference = {(p.rows, p.concurrency): p for p in points if p.server == "mlflow"}
+    reference = {(p.rows, p.concurrency, p.round): p for p in points if p.server == "mlflow"}
     header = (
         "| server | rows/req | concurrency | req/s | rows/s | p50 ms | p99 ms | errors "
         "| × mlflow serve | of in-process limit |\n|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [header]
     for p in points:
-        ref = reference.get((p.rows, p.concurrency))
+        ref = reference.get((p.rows, p.concurrency, p.round))
         ratio = f"{p.rps / ref.rps:.1f}×" if ref and ref.rps and p.server != "mlflow" else "-"
         lines.append(
             f"| {p.server} | {p.rows} | {p.concurrency} | {p.rps:,.0f} | {p.rows_per_s:,.0f} "

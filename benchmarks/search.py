@@ -12,6 +12,9 @@ Rows (each on 2 worker processes / 2 cores, only ``fit`` timed):
   run as a subprocess with ``Client()`` (2 workers x 1 thread on 2 cores), under an
   ``if __name__ == "__main__":`` guard (without it, as a script, ``Client()`` hangs: the worker
   processes re-run the module). The environment is created on first use.
+* **dask-ml HyperbandSearchCV(max_iter=81)** - the same program in the same environment with
+  the tutorial's Hyperband search (first round only); the table ends with scaleml's Hyperband
+  against it (best score, calls and models must be the same: the same models are trained).
 * **scaleml IncrementalSearchCV** and **HyperbandSearchCV(max_iter=81)** - the same program
   with scaleml's import, on a ``LocalCluster`` of 2 worker processes x 1 thread.
 * **scaleml IncrementalSearchCV, tracked** - the same search through
@@ -28,6 +31,8 @@ Run from the repository root::
 
     .venv/bin/python benchmarks/search.py                       # full size (minutes)
     .venv/bin/python benchmarks/search.py --n-samples 1000000   # quicker
+    .venv/bin/python benchmarks/search.py --dashboard --n-samples 500000 --repeats 3
+                                                                # pages off/on pairs
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ import psutil
 
 OUT = Path(__file__).resolve().parent / "out"
 VENV = OUT / "daskml-venv"
+DASKML_HYPERBAND = "dask-ml HyperbandSearchCV(max_iter=81)"
 VENV_PACKAGES = [
     "dask==2025.2.0",
     "distributed==2025.2.0",
@@ -64,7 +70,7 @@ if __name__ == "__main__":  # the one addition: a script that starts worker proc
     t0 = time.perf_counter()
     # --- the tutorial program, as written (n_samples from the command line) ---
     from dask.distributed import Client
-    from dask_ml.model_selection import IncrementalSearchCV
+    from dask_ml.model_selection import IncrementalSearchCV, HyperbandSearchCV
     from sklearn.linear_model import SGDClassifier
     from dask_ml.datasets import make_classification
     import numpy as np
@@ -77,6 +83,8 @@ if __name__ == "__main__":  # the one addition: a script that starts worker proc
               'l1_ratio': np.linspace(0, 1, num=1000),
               'average': [True, False]}
     search = IncrementalSearchCV(model, params, random_state=0)
+    if sys.argv[2:] == ["hyperband"]:  # the tutorial's Hyperband section
+        search = HyperbandSearchCV(model, params, max_iter=81, random_state=0)
     t1 = time.perf_counter()
     search.fit(X, y, classes=[0, 1])
     t2 = time.perf_counter()
@@ -92,6 +100,11 @@ if __name__ == "__main__":  # the one addition: a script that starts worker proc
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_arguments(argv)
+    if args.dashboard:  # pages on/off pairs only (benchmarks/_dashboard_pair.py)
+        from _dashboard_pair import report, run
+
+        report(run(args.n_samples, args.repeats, _params(), _model()))
+        return 0
     print(
         f"scaleml search benchmark - {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, load average "
@@ -109,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_daskml:
             rows.append(_daskml(args.n_samples))
             print(f"  {json.dumps(rows[-1])}", flush=True)
+        if round_ == 0 and not args.skip_daskml and not args.skip_hyperband:
+            rows.append(_daskml(args.n_samples, "hyperband"))
+            print(f"  {json.dumps(rows[-1])}", flush=True)
         for row in _scaleml(args, everything=round_ == 0):
             rows.append(row)
             print(f"  {json.dumps(row)}", flush=True)
@@ -120,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  sklearn reference failed: {type(exc).__name__}: {exc}", flush=True)
             rows.append({"name": "sklearn HalvingRandomSearchCV(n_jobs=2)", "skipped": True})
     _print_table(rows, pairs)
+    _print_hyperband(rows)
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2))
     return 0
@@ -139,7 +156,7 @@ def _model() -> Any:
     return SGDClassifier(tol=1e-3, penalty="elasticnet", random_state=0)
 
 
-def _daskml(n_samples: int) -> dict[str, Any]:
+def _daskml(n_samples: int, search: str = "incremental") -> dict[str, Any]:
     python = VENV / "bin" / "python"
     if not python.exists():
         print(f"creating {VENV} ({', '.join(VENV_PACKAGES)}) ...", flush=True)
@@ -147,10 +164,11 @@ def _daskml(n_samples: int) -> dict[str, Any]:
         subprocess.run([str(python), "-m", "pip", "install", "-q", *VENV_PACKAGES], check=True)
     script = OUT / "daskml_tutorial.py"
     script.write_text(TUTORIAL)
-    print("dask-ml IncrementalSearchCV (tutorial program, own venv) ...", flush=True)
+    name = DASKML_HYPERBAND if search == "hyperband" else "dask-ml IncrementalSearchCV"
+    print(f"{name} (tutorial program, own venv) ...", flush=True)
     started = time.perf_counter()
     done = subprocess.run(
-        [str(python), str(script), str(n_samples)],
+        [str(python), str(script), str(n_samples), search],
         capture_output=True,
         text=True,
         check=False,
@@ -162,13 +180,13 @@ def _daskml(n_samples: int) -> dict[str, Any]:
         raise SystemExit(f"the dask-ml program failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
     return {
-        "name": "dask-ml IncrementalSearchCV",
+        "name": name,
         "wall_s": result["fit_s"],
         "best_score": result["best_score"],
         "calls": result["calls"],
         "models": result["models"],
         "note": f"program {elapsed:.1f}s incl. start-up; {result['workers']} workers",
-        "reference": True,
+        "reference": search == "incremental",
     }
 
 
@@ -334,6 +352,21 @@ def _print_table(rows: list[dict[str, Any]], pairs: list[tuple[float, float]]) -
         )
 
 
+def _print_hyperband(rows: list[dict[str, Any]]) -> None:
+    """scaleml's Hyperband against dask-ml's: the same models must give the same best."""
+    theirs = next((r for r in rows if r["name"] == DASKML_HYPERBAND), None)
+    ours = next((r for r in rows if r["name"] == "scaleml HyperbandSearchCV(max_iter=81)"), None)
+    if theirs and ours:
+        same = all(ours[k] == theirs[k] for k in ("best_score", "calls", "models"))
+        print(
+            f"\nHyperband (scaleml / dask-ml): best score {ours['best_score']:.5f} / "
+            f"{theirs['best_score']:.5f}, calls {ours['calls']:,} / {theirs['calls']:,}, models "
+            f"{ours['models']} / {theirs['models']} ({'the same' if same else 'DIFFERENT'}); "
+            f"wall {ours['wall_s']:.1f} / {theirs['wall_s']:.1f} s = "
+            f"{ours['wall_s'] / theirs['wall_s']:.2f}x"
+        )
+
+
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n-samples", type=int, default=5_000_000, help="rows (default 5,000,000)")
@@ -354,6 +387,12 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         "judged on the median ratio (the other rows run in the first round only)",
     )
     parser.add_argument("--out", help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="only pairs of a Hyperband search with scaleml's dashboard pages off and on "
+        "(--repeats pairs, --n-samples rows)",
+    )
     return parser.parse_args(argv)
 
 

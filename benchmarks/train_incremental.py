@@ -67,7 +67,9 @@ MiB = 2**20
 
 
 def main(argv: list[str] | None = None) -> int:
+    global PROFILE_DATA
     args = _parse_arguments(argv)
+    PROFILE_DATA = args.profile_data
     memory_limit = parse_bytes(args.memory_limit)
     print(
         f"scaleml incremental training benchmark - {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.workers} workers x 1 thread, memory limit {format_bytes(memory_limit)} per worker; "
         f"blocks of {BLOCK_ROWS:,} rows x {FEATURES} features; epochs {args.epochs}; "
         f"repeats {args.repeats} (median reported)"
+        + ("; scaleml gathers the contract's statistics" if PROFILE_DATA else "")
     )
     data_root, temporary = _data_root(args.data_dir)
     results: list[dict[str, Any]] = []
@@ -125,6 +128,11 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--data-dir", help="where datasets are generated or reused (default: a temporary dir)"
+    )
+    parser.add_argument(
+        "--profile-data",
+        action="store_true",
+        help="scaleml's path also gathers the contract's statistics in its first epoch",
     )
     parser.add_argument("--out", help="also write the figures to this JSON file")
     parser.add_argument("--quick", action="store_true", help="small sizes, 1 epoch: a smoke run")
@@ -177,9 +185,20 @@ def _plain_loop(estimator: Any, blocks: list[ParquetBlock], epochs: int) -> tupl
     return model, rows
 
 
+PROFILE_DATA = False
+"""``--profile-data``: the scaleml path also gathers the contract's statistics (as
+``train_and_log`` does)."""
+
+
 def _scaleml(estimator: Any, dataset: Dataset, epochs: int, client: Client) -> tuple[Any, int]:
     result = train_incremental(
-        estimator, dataset, epochs=epochs, client=client, classes=CLASSES, shuffle=False
+        estimator,
+        dataset,
+        epochs=epochs,
+        client=client,
+        classes=CLASSES,
+        shuffle=False,
+        profile_data=PROFILE_DATA,
     )
     return result.estimator, result.rows_trained
 

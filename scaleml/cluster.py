@@ -62,6 +62,7 @@ def connect(
     if settings.scheduler:
         with Client(settings.scheduler) as client:
             say(f"Dask dashboard: {client.dashboard_link} (scheduler {settings.scheduler})")
+            _serve_pages(client, settings, say)
             yield client
         return
 
@@ -72,7 +73,7 @@ def connect(
             threads_per_worker=settings.threads_per_worker,
             processes=True,
             memory_limit=settings.worker_memory_limit,
-            dashboard_address=settings.dashboard_address,
+            dashboard_address=loopback_unless_given(settings.dashboard_address),
             local_directory=str(settings.cache_dir),
         )
     with cluster, Client(cluster) as client:
@@ -80,7 +81,33 @@ def connect(
             f"Dask dashboard: {client.dashboard_link} "
             f"(local cluster, {len(cluster.workers)} worker processes)"
         )
+        _serve_pages(client, settings, say)
         yield client
+
+
+def _serve_pages(client: Client, settings: Settings, say: Callable[[str], object]) -> None:
+    """scaleml's pages on the scheduler's dashboard (installed unless already there or turned
+    off), announced under the dashboard's line, or one line saying why they are not."""
+    if not settings.dashboard_pages:
+        return
+    from scaleml.dashboard import install, pages_url
+
+    problem = install(client, settings.dashboard_max_records)
+    url = pages_url(client)
+    if problem is not None:
+        say(problem)
+    elif url:
+        say(f"scaleml pages: {url}")
+
+
+def loopback_unless_given(address: str | None) -> str | None:
+    """A dashboard address with a host, 127.0.0.1 when it names only a port (``:8787``): Dask
+    would bind such an address on every interface, and anyone reaching the dashboard can see
+    and cancel the cluster's work. Expose it with an explicit host (``0.0.0.0:8787``)."""
+    if address is None:
+        return None
+    host, _, port = str(address).rpartition(":")
+    return address if host else f"127.0.0.1:{port}"
 
 
 def _print_to_stderr(line: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,13 @@ from scaleml.cluster import connect
 from scaleml.config import Settings, get_settings
 from scaleml.data import Dataset, write_synthetic
 from scaleml.search import make_search
-from scaleml.tracking import Tracker, load_model, register, search_and_log, train_and_log
+from scaleml.tracking import (
+    Tracker,
+    load_model,
+    register_and_promote,
+    search_and_log,
+    train_and_log,
+)
 
 DEMO_MODEL = "scaleml-demo"
 DEMO_FEATURES = 20
@@ -31,7 +38,7 @@ DEMO_SPACE: dict[str, Any] = {
     "penalty": ["l2", "elasticnet"],
     "average": [True, False],
 }
-_STEPS = 6
+_STEPS = 7
 
 
 def run_demo(
@@ -65,16 +72,22 @@ def run_demo(
         trained = _train(dataset, tracker, client, epochs, settings, echo)
         echo(f"[3/{_STEPS}] Hyperband search (max_iter={max_iter}) over {sorted(DEMO_SPACE)}")
         searched = _search(dataset, tracker, client, max_iter, echo)
-        champion, version = _crown(trained, searched, tracker, echo)
+        champion, version = _crown(trained, searched, dataset, tracker, client, echo)
+        report = _insight(trained, searched, dataset, settings, client, echo)
         dashboard = client.dashboard_link
 
         model = load_model(f"models:/{DEMO_MODEL}@champion", settings=settings)
         sample = dataset.read_block(dataset.validation_blocks[0]).head(5)
         features = sample[dataset.features]
         predictions = np.asarray(model.predict(features))
-        echo(f"[5/{_STEPS}] models:/{DEMO_MODEL}@champion loaded back with mlflow.pyfunc:")
+        echo(f"[6/{_STEPS}] models:/{DEMO_MODEL}@champion loaded back with mlflow.pyfunc:")
         for actual, predicted in zip(sample[dataset.target], predictions, strict=True):
             echo(f"      target {actual} -> predicted {predicted}")
+        from scaleml.insight._explain_demo import explain_champion
+
+        top_features = explain_champion(
+            f"models:/{DEMO_MODEL}@champion", dataset, settings, client, echo
+        )
 
         answers = _serve(features, settings, client, serve, echo)
     echo("")
@@ -88,7 +101,9 @@ def run_demo(
         "model_version": version,
         "scores": trained.result.final_scores,
         "predictions": predictions.tolist(),
+        "report": str(report),
         "served_predictions": answers,
+        "top_features": top_features,
     }
 
 
@@ -163,10 +178,16 @@ def _search(
 
 
 def _crown(
-    trained: Any, searched: Any, tracker: Tracker, echo: Callable[[str], object]
+    trained: Any,
+    searched: Any,
+    dataset: Dataset,
+    tracker: Tracker,
+    client: Any,
+    echo: Callable[[str], object],
 ) -> tuple[str, str]:
-    """Print the leaderboard; move the champion alias to the search's best model when it beats
-    the trained one. Returns the champion's name and registered version."""
+    """Print the leaderboard; register the search's best model and let the promotion gate move
+    the champion alias to it when it scores at least as well as the trained one on the same
+    validation blocks. Returns the champion's name and registered version."""
     results = searched.search.cv_results_
     trained_accuracy = trained.result.final_scores["accuracy"]
     board = [(trained_accuracy, "incremental training", "")]
@@ -177,12 +198,50 @@ def _crown(
     echo(f"[4/{_STEPS}] leaderboard (accuracy on the same validation blocks):")
     for rank, (accuracy, name, params) in enumerate(board, start=1):
         echo(f"      {rank}. {accuracy:.4f}  {name}  {params}".rstrip())
-    if searched.best_score > trained_accuracy:
-        version = register(searched.model_uri, DEMO_MODEL, tracker=tracker)
-        echo(f"      the search wins: models:/{DEMO_MODEL}@champion -> version {version.version}")
-        return "hyperband", version.version
-    echo(f"      the trained model stays champion (version {trained.registered_version})")
-    return "incremental training", str(trained.registered_version)
+    promotion = register_and_promote(
+        searched.model_uri,
+        DEMO_MODEL,
+        model=searched.search.best_estimator_,
+        data=dataset,
+        tracker=tracker,
+        client=client,
+    )
+    for line in promotion.lines():
+        echo(f"      {line}")
+    if promotion.promoted:
+        return "hyperband", promotion.version
+    return "incremental training", str(promotion.holder_version)
+
+
+def _insight(
+    trained: Any,
+    searched: Any,
+    dataset: Dataset,
+    settings: Settings,
+    client: Any,
+    echo: Callable[[str], object],
+) -> Path:
+    """Compare the search's best model with the incremental one in one pass over the
+    validation blocks (scaleml.insight), log the comparison run, write the report."""
+    from scaleml.insight import compare_logged
+
+    echo(f"[5/{_STEPS}] insight: the champion against the incremental model, one pass")
+    report = Path(settings.data_dir) / "demo-insight-report.html"
+    comparison = compare_logged(
+        {"hyperband best": searched.model_uri, "incremental training": trained.model_uri},
+        dataset,
+        settings=settings,
+        client=client,
+        sort_by="roc_auc",
+        report_path=report,
+    )
+    for row in comparison.leaderboard:
+        shown = "  ".join(
+            f"{k} {row[k]:.4f}" for k in ("roc_auc", "accuracy", "f1_macro", "log_loss") if row[k]
+        )
+        echo(f"      {row['rank']}. {row['name']}: {shown}")
+    echo(f"      report: {report}")
+    return report
 
 
 def _serve(
@@ -196,7 +255,7 @@ def _serve(
     port = settings.gateway_port if keep else 0
     with serve_in_background([model], settings=settings, client=client, port=port) as gateway:
         payload = {"dataframe_split": features.to_dict(orient="split", index=False)}
-        echo(f"[6/{_STEPS}] serving models:/{model} at {gateway.url} (batches on the workers)")
+        echo(f"[7/{_STEPS}] serving models:/{model} at {gateway.url} (batches on the workers)")
         answers = []
         with httpx.Client(base_url=gateway.url, timeout=30) as http:
             for row in range(len(features)):
@@ -208,6 +267,10 @@ def _serve(
             reply = http.post("/invocations", json=payload)
             reply.raise_for_status()
             echo(f"      POST /invocations, {len(features)} rows at once: {reply.json()}")
+            from scaleml.insight._explain_demo import explain_curl, explain_over_http
+
+            explain_over_http(http, features, echo)
+            echo("      " + explain_curl(features, gateway.url))
         example = features.iloc[[0]].round(4).to_dict("split", index=False)
         body = json.dumps({"dataframe_split": example})
         curl = "curl -s URL/invocations -H 'Content-Type: application/json' -d '" + body + "'"

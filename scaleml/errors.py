@@ -31,3 +31,18 @@ class TrackingError(ScalemlError, RuntimeError):
 
 class SearchSpaceError(ScalemlError, ValueError):
     """A search space, search method or search option is invalid (the message names it)."""
+
+
+_TASK_NOTE = "scaleml: raised by a model's own partial_fit or score in a search task"
+
+
+def mark_model_error(exc: BaseException) -> None:
+    """Note on ``exc`` that a search's model raised it (its candidate's values are the cause,
+    not scaleml), so the CLI can report it as bad input; the exception stays what it was."""
+    if _TASK_NOTE not in getattr(exc, "__notes__", ()):
+        exc.add_note(_TASK_NOTE)
+
+
+def is_model_error(exc: BaseException) -> bool:
+    """Whether :func:`mark_model_error` marked ``exc``."""
+    return _TASK_NOTE in getattr(exc, "__notes__", ())

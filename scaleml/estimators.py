@@ -6,6 +6,7 @@ The short class name (``"SGDClassifier"``) is accepted too.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import json
 from typing import Any
@@ -86,9 +87,14 @@ def canonical_name(name: str) -> str:
     matches = [path for path in ALLOWED_ESTIMATORS if path.rsplit(".", 1)[1] == name]
     if len(matches) == 1:
         return matches[0]
-    raise EstimatorSpecError(
-        f"estimator {name!r} is not on the allow-list; allowed: {', '.join(ALLOWED_ESTIMATORS)}"
+    names = [*ALLOWED_ESTIMATORS, *(path.rsplit(".", 1)[1] for path in ALLOWED_ESTIMATORS)]
+    close = difflib.get_close_matches(name[:200], names, n=3, cutoff=0.6)
+    hint = (
+        f"did you mean {' or '.join(map(repr, close))}?"
+        if close
+        else "see scaleml.estimators.ALLOWED_ESTIMATORS"
     )
+    raise EstimatorSpecError(f"estimator {name[:200]!r} is not on the allow-list; {hint}")
 
 
 def estimator_class(name: str) -> type:
@@ -114,7 +120,7 @@ def from_spec(spec: EstimatorSpec | dict[str, Any] | str) -> Any:
     cls = estimator_class(spec.estimator)
     defaults = cls().get_params(deep=False)
     valid = sorted(defaults)
-    unknown = sorted(set(spec.params) - set(valid))
+    unknown = sorted(set(spec.params) - set(valid) - library_keywords(cls))
     if unknown:
         raise EstimatorSpecError(
             f"unknown parameter(s) {unknown} for {canonical_name(spec.estimator)}; "
@@ -122,12 +128,52 @@ def from_spec(spec: EstimatorSpec | dict[str, Any] | str) -> Any:
         )
     params = {
         # JSON has no tuples: give tuple-valued parameters (hidden_layer_sizes) their type back.
-        key: tuple(value) if isinstance(defaults[key], tuple) and isinstance(value, list) else value
+        key: tuple(value)
+        if isinstance(defaults.get(key), tuple) and isinstance(value, list)
+        else value
         for key, value in spec.params.items()
     }
     estimator = cls(**params)
     _validate_values(estimator)
     return estimator
+
+
+# XGBoost's documented booster parameters that its scikit-learn classes take as keyword
+# arguments beyond get_params() (aliases included).
+_XGBOOST_KEYWORDS = frozenset(
+    {
+        "eta", "alpha", "lambda", "min_split_loss", "seed", "nthread", "verbose",
+        "disable_default_eval_metric", "refresh_leaf", "process_type", "updater",
+        "max_cached_hist_node", "seed_per_iteration", "lambda_bias", "sketch_eps",
+        "normalize_type", "rate_drop", "one_drop", "skip_drop", "sample_type", "feature_selector",
+        "top_k", "tweedie_variance_power", "huber_slope", "quantile_alpha",
+        "aft_loss_distribution", "aft_loss_distribution_scale", "lambdarank_pair_method",
+        "lambdarank_num_pair_per_sample", "lambdarank_unbiased", "lambdarank_bias_norm",
+        "ndcg_exp_gain", "num_class", "max_cat_threshold",
+    }
+)  # fmt: skip
+
+
+def library_keywords(cls: type) -> frozenset[str]:
+    """Keyword parameters an estimator class documents beyond ``get_params()``: every
+    LightGBM parameter and alias (``verbose``, ``min_data_in_leaf`` ...), XGBoost's booster
+    parameters (``eta``, ``seed`` ...); none for other libraries."""
+    library = cls.__module__.split(".", 1)[0]
+    if library == "lightgbm":
+        return _lightgbm_keywords()
+    if library == "xgboost":
+        return _XGBOOST_KEYWORDS
+    return frozenset()
+
+
+def _lightgbm_keywords() -> frozenset[str]:
+    from lightgbm.basic import _ConfigAliases  # LightGBM's own table, from its C library
+
+    names = {"verbose"}
+    for canonical, aliases in _ConfigAliases._get_all_param_aliases().items():
+        names.add(canonical)
+        names.update(aliases)
+    return frozenset(names)
 
 
 def to_spec(estimator: Any) -> EstimatorSpec:

@@ -13,15 +13,22 @@ from distributed import Client, LocalCluster
 
 from scaleml.config import Settings
 from scaleml.data import Dataset, write_synthetic
+from tests.browser import Browser, headless_chromium
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _restore_mlflow_uris() -> Iterator[None]:
     """Code under test (in-process coordinators, ``scaleml.tracking.configure``) points
     MLflow's process-wide tracking and registry URIs, and their environment variables, at a
-    test store; put them back after each module."""
-    saved = {name: os.environ.get(name) for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    test store, and tests acting as a notebook choose an experiment with
+    ``mlflow.set_experiment``; put all of it back after each module."""
+    from mlflow.tracking import fluent
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID")
+    saved = {name: os.environ.get(name) for name in names}
+    saved_experiment = fluent._active_experiment_id
     yield
+    fluent._active_experiment_id = saved_experiment
     mlflow.set_tracking_uri(saved["MLFLOW_TRACKING_URI"])
     mlflow.set_registry_uri(saved["MLFLOW_REGISTRY_URI"])
     for name, value in saved.items():
@@ -48,6 +55,22 @@ def _artifacts_in_a_temporary_directory(
         os.environ[name] = saved
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_automatic_evaluation_or_explanation() -> Iterator[None]:
+    """Trainings, searches and boostings started by the tests neither evaluate nor explain
+    their final model (one more pass over the data each, and shap's import; CI time); the
+    tests of those features turn them on where they test them."""
+    names = {"SCALEML_AUTO_EVALUATE": "false", "SCALEML_EXPLAIN_SAMPLE": "0"}
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(names)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
     """Two worker processes, one thread each, as on a 2-core laptop."""
@@ -56,7 +79,7 @@ def cluster() -> Iterator[LocalCluster]:
         threads_per_worker=1,
         processes=True,
         memory_limit="2GiB",
-        dashboard_address=":0",
+        dashboard_address="127.0.0.1:0",
     ) as local_cluster:
         yield local_cluster
 
@@ -103,3 +126,76 @@ def settings(mlflow_uri: str, tmp_path: Path) -> Settings:
         cache_dir=tmp_path / "cache",
         dashboard_address=":0",
     )
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``mlflow server`` for the session, on a free loopback port, with a PostgreSQL
+    backend store of its own (created here, dropped after) and artifacts served by the server
+    from a temporary directory; yields its URL."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+    import psycopg
+
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database = f"scaleml_test_mlflow_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    home = tmp_path_factory.mktemp("mlflow-server")
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1", "--serve-artifacts"]
+    command += ["--backend-store-uri", f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"]
+    command += ["--artifacts-destination", str(home / "artifacts")]
+    url = f"http://127.0.0.1:{port}"
+    with open(home / "server.log", "wb") as log:
+        env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job runners
+        server = subprocess.Popen(command, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 600  # a loaded CI machine: minutes
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow server did not start: {home / 'server.log'}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "http"])
+def any_store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """``settings`` on the session's SQLite store, then on the session's ``mlflow server``
+    (artifacts served by the server): tracking tests that take it run against both."""
+    if request.param == "sqlite":
+        return settings
+    url = request.getfixturevalue("mlflow_server")
+    update = {"mlflow_tracking_uri": url, "mlflow_artifact_location": None}
+    return settings.model_copy(update=update)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium (Debian's ``chromium`` through Playwright) for the page tests; a test
+    asserts ``browser.errors`` is empty after loading its page. One per module: Playwright's
+    synchronous API keeps an event loop running in the main thread while it is open, where
+    other tests call ``asyncio.run``."""
+    with headless_chromium() as chromium:
+        yield chromium

@@ -128,6 +128,9 @@ def test_train_on_a_running_cluster_logs_and_registers(
     assert run.info.status == "FINISHED"
     assert run.data.params["loss"] == "log_loss"
     assert run.data.metrics["val_accuracy"] > 0.7
+    # The final model was evaluated into its run (SCALEML_AUTO_EVALUATE defaults to true).
+    assert run.data.metrics["eval_accuracy"] > 0.7
+    assert "evaluated on" in done.stdout
     version = store.get_model_version_by_alias("cli-model", "champion")
     assert version.run_id == run.info.run_id
     assert np.isfinite(run.data.metrics["rows_per_second"])

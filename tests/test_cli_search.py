@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from distributed import LocalCluster
 from mlflow import MlflowClient
@@ -65,6 +66,16 @@ def test_search_runs_tracks_and_registers(
     assert len(runs) - 1 == parents[0].data.metrics["n_models"] == 17  # Hyperband, max_iter=9
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert parents[0].data.params["estimator.loss"] == "log_loss"
+    # The model Hyperband chose (and registered) is named, whatever its rank.
+    chosen = parents[0].data.tags["scaleml.best_model_id"]
+    assert f"chosen (logged and registered): model {chosen}, rank" in out
+    assert "best bracket's survivors" in out
+    marked = [line for line in lines if line.endswith("<- chosen")]
+    assert all(line.split()[1] == chosen for line in marked) and len(marked) <= 1
+    path = store.download_artifacts(parents[0].info.run_id, "leaderboard.json")
+    rows = json.loads(Path(path).read_text())["rows"]
+    assert [str(r["model_id"]) for r in rows if r["chosen"]] == [chosen]
+    assert len(rows) == 17 and [r["rank"] for r in rows] == sorted(r["rank"] for r in rows)
 
 
 def _fails(argv: list[str], capsys: pytest.CaptureFixture, expected: str) -> None:
@@ -88,6 +99,16 @@ def test_bad_input_exits_2_with_one_line(
         [*sgd, "--space", str(space_file), "--method", "grid"],
         capsys,
         "'alpha': a grid search needs a finite list",
+    )
+    _fails(
+        [*sgd, "--space", '{"penalty": ["l2", "l3"]}', "--method", "grid"],
+        capsys,
+        "parameter 'penalty': value 'l3' is refused",
+    )
+    _fails(
+        [*sgd, "--space", '{"alpha": [NaN, 0.1]}', "--method", "hyperband"],
+        capsys,
+        "parameter 'alpha': value nan is refused",
     )
     _fails(
         [*sgd, "--space", '{"alfa": [1]}', "--method", "random"],
@@ -146,3 +167,76 @@ def test_the_method_choices_are_the_search_stages_methods() -> None:
     from scaleml.search import SEARCH_METHODS
 
     assert _METHODS == SEARCH_METHODS
+
+
+def _cli_env(monkeypatch: pytest.MonkeyPatch, cluster: LocalCluster, settings: Settings) -> None:
+    monkeypatch.setenv("SCALEML_SCHEDULER", cluster.scheduler_address)
+    monkeypatch.setenv("SCALEML_MLFLOW_TRACKING_URI", str(settings.mlflow_tracking_uri))
+    monkeypatch.setenv("SCALEML_EXPERIMENT", settings.experiment)
+
+
+@pytest.mark.timeout(240)  # dask-ml alone retries the failed fit task forever
+def test_a_candidate_that_fails_at_fit_ends_the_search_with_exit_2(
+    cluster: LocalCluster,
+    settings: Settings,
+    tiny_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    _cli_env(monkeypatch, cluster, settings)
+    argv = ["search", "--data", str(tiny_path), "--target", "target"]
+    argv += ["--estimator", "LogisticRegression", "--space", '{"l1_ratio": [0.0, 0.5]}']
+    argv += ["--method", "grid", "--option", "cv=2"]
+    assert main(argv) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("error: a candidate of the search failed to fit: ValueError: Solver")
+    store = MlflowClient(settings.mlflow_tracking_uri)
+    experiment = store.get_experiment_by_name(settings.experiment)
+    assert {r.info.status for r in store.search_runs([experiment.experiment_id])} == {"FAILED"}
+
+
+@pytest.mark.timeout(240)
+def test_a_model_that_fails_in_partial_fit_ends_an_adaptive_search_with_exit_2(
+    cluster: LocalCluster,
+    settings: Settings,
+    tiny_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    # alpha=0 passes SGDClassifier's constraints; with the default learning rate, partial_fit
+    # refuses it.
+    _cli_env(monkeypatch, cluster, settings)
+    argv = ["search", "--data", str(tiny_path), "--target", "target", "--estimator"]
+    argv += ["SGDClassifier", "--space", '{"alpha": [0.0, 0.001]}']
+    argv += ["--method", "incremental", "--max-iter", "3"]
+    assert main(argv) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: a model of the search failed to fit: ValueError:")
+    assert "alpha must be > 0" in last
+    store = MlflowClient(settings.mlflow_tracking_uri)
+    experiment = store.get_experiment_by_name(settings.experiment)
+    statuses = {r.info.status for r in store.search_runs([experiment.experiment_id])}
+    assert "FINISHED" not in statuses and "RUNNING" not in statuses
+
+
+def test_random_state_seeds_the_estimator_too(
+    cluster: LocalCluster,
+    settings: Settings,
+    tiny_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    import mlflow
+
+    _cli_env(monkeypatch, cluster, settings)
+    argv = ["search", "--data", str(tiny_path), "--target", "target", "--estimator"]
+    argv += ["SGDClassifier", "--space", '{"alpha": [0.0001, 0.001]}', "--method", "random"]
+    argv += ["--n-initial-parameters", "2", "--option", "cv=2", "--random-state", "3"]
+    models = []
+    for _ in range(2):
+        assert main(argv) == 0
+        out = capsys.readouterr().out.splitlines()
+        [uri] = [line.split()[1] for line in out if line.startswith("model ")]
+        models.append(mlflow.sklearn.load_model(uri))
+    assert models[0].random_state == 3
+    np.testing.assert_array_equal(models[0].coef_, models[1].coef_)

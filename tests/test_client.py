@@ -109,6 +109,8 @@ def test_http_errors_become_typed_exceptions_with_the_server_message(
 ) -> None:
     with pytest.raises(SpecError, match=r"epochs: Input should be greater than or equal to 1"):
         client.train(SGDClassifier(), str(data), target="target", epochs=0)
+    with pytest.raises(SpecError, match=r"max_attempts: Input should be greater than or equal"):
+        client.train(SGDClassifier(), str(data), target="target", max_attempts=0)
     spec = train_spec(data)
     spec["estimator"] = {"estimator": "os.system"}
     with pytest.raises(SpecError, match=r"estimator: .*'os.system' is not on the allow-list"):
@@ -124,9 +126,12 @@ def test_http_errors_become_typed_exceptions_with_the_server_message(
 
 
 def test_failed_and_finished_jobs(client: Client, data: Path, tmp_path: Path) -> None:
-    job = client.train(SGDClassifier(), str(tmp_path / "absent"), target="target")
+    job = client.train(SGDClassifier(), str(tmp_path / "absent"), target="target", max_attempts=3)
     with pytest.raises(JobFailed, match=r"DatasetError: .*absent"):
         job.result(timeout=60)
+    info = job.status()  # its own error: not retried
+    assert (info.state, info.attempt, info.max_attempts) == ("FAILED", 1, 3)
+    assert "retrying" not in {event.type for event in job.events()}
     with pytest.raises(JobStateError, match="already ended FAILED"):
         job.cancel()
     assert job.id in {info.id for info in client.jobs(state="FAILED")}
@@ -188,7 +193,8 @@ def test_cli_submit_list_show_wait_cancel(
     assert main(["jobs", "list", "--state", "SUCCEEDED"]) == 0
     assert job_id in capsys.readouterr().out
     assert main(["jobs", "show", job_id]) == 0
-    assert json.loads(capsys.readouterr().out)["state"] == "SUCCEEDED"
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["state"] == "SUCCEEDED" and (shown["attempt"], shown["max_attempts"]) == (1, 2)
     assert main(["jobs", "wait", job_id]) == 0
     capsys.readouterr()
     assert main(["jobs", "cancel", job_id]) == 2

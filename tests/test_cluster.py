@@ -2,6 +2,7 @@ import os
 import sys
 
 import dask
+import httpx
 import pytest
 from distributed import LocalCluster
 
@@ -26,7 +27,13 @@ def test_without_a_scheduler_a_local_cluster_of_processes_is_started(tmp_path) -
         assert os.getpid() not in worker_pids and len(worker_pids) == 2
         assert client.submit(sum, [1, 2, 3]).result() == 6
         address = client.scheduler.address
-    assert len(lines) == 1 and lines[0].startswith("Dask dashboard: http")
+        # scaleml's pages are on its dashboard, announced under the dashboard's line
+        pages = lines[1].removeprefix("scaleml pages: ")
+        port = client.cluster.scheduler.http_server.port
+        assert pages.endswith(f":{port}/scaleml/")
+        index = httpx.get(f"http://127.0.0.1:{port}/scaleml/", timeout=60)
+        assert index.status_code == 200 and 'href="searches"' in index.text
+    assert len(lines) == 2 and lines[0].startswith("Dask dashboard: http")
     assert "/status" in lines[0]
     # The local cluster is gone once the block exits.
     assert client.status == "closed"

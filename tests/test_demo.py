@@ -37,11 +37,15 @@ def test_demo_trains_searches_registers_and_serves_the_champion(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
-    for step in range(1, 7):
-        assert f"[{step}/6]" in out, out
+    for step in range(1, 8):
+        assert f"[{step}/7]" in out, out
     assert "leaderboard" in out
+    assert "insight: the champion against the incremental model" in out
+    assert (tmp_path / "data" / "demo-insight-report.html").stat().st_size > 100_000
     assert "POST /invocations, one row at a time: [" in out
     assert "curl -s http://127.0.0.1:" in out
+    assert "SHAP (linear explainer, margin) over" in out  # the champion's top features
+    assert "POST /explain, one row: base" in out and "/explain -H" in out
     assert (tmp_path / "data" / "demo-classification-40000").is_dir()
 
     # The champion is in the registry and predicts, from a fresh process's point of view.

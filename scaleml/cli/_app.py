@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
-from scaleml.errors import ScalemlError
+from scaleml.cli._cluster import cluster
+from scaleml.errors import ScalemlError, is_model_error
 
 EXIT_USAGE = 2
 Command = TypeVar("Command", bound=Callable[..., Any])
@@ -25,6 +26,9 @@ def cli() -> None:
     Settings come from SCALEML_* environment variables (see the README); with
     SCALEML_SCHEDULER unset, a local cluster of worker processes is started.
     """
+
+
+cli.add_command(cluster)
 
 
 def training_options(param_help: str) -> Callable[[Command], Command]:
@@ -87,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exc.format_message())
     except (ScalemlError, click.ClickException) as exc:
         return _fail(str(exc))
+    except Exception as exc:
+        if not is_model_error(exc):
+            raise
+        return _fail(f"a model of the search failed to fit: {type(exc).__name__}: {exc}")
     return result if isinstance(result, int) else 0
 
 

@@ -73,8 +73,24 @@ def data_synth(
 @data.command("describe")
 @click.argument("path")
 @click.option("--target", default=None, help="The target column.")
-def data_describe(path: str, target: str | None) -> None:
-    """Print a dataset's files, schema, blocks and rows as JSON."""
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="Add per-column statistics (count, nulls, min, max, mean; distinct count of integer "
+    "columns), computed block by block on the cluster.",
+)
+def data_describe(path: str, target: str | None, stats: bool) -> None:
+    """Print a dataset's files, schema, blocks and rows (and statistics) as JSON."""
     from scaleml.data import Dataset
 
-    click.echo(json.dumps(Dataset(path, target=target).describe(), indent=2))
+    dataset = Dataset(path, target=target)
+    description = dataset.describe()
+    if stats:
+        from scaleml.cluster import connect
+        from scaleml.config import get_settings
+
+        announce = lambda line: click.echo(line, err=True)  # noqa: E731
+        with connect(get_settings(), announce=announce) as client, progress("reading") as done:
+            statistics = dataset.statistics(client, on_block_done=done)
+        description["statistics"] = {name: s.to_dict() for name, s in statistics.items()}
+    click.echo(json.dumps(description, indent=2))

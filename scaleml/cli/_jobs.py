@@ -23,7 +23,15 @@ _STATES = click.Choice(["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"]
     "--port", type=click.IntRange(0, 65535), default=None, help="Default SCALEML_COORDINATOR_PORT."
 )
 @click.option("--log-level", default="info", show_default=True)
-def coordinator(host: str | None, port: int | None, log_level: str) -> None:
+@click.option(
+    "--allow-insecure",
+    is_flag=True,
+    default=None,
+    help="Listen on a non-loopback address without a token (SCALEML_COORDINATOR_ALLOW_INSECURE).",
+)
+def coordinator(
+    host: str | None, port: int | None, log_level: str, allow_insecure: bool | None
+) -> None:
     """Run the coordinator: the job service (REST API, OpenAPI at /docs) that runs jobs on the
     Dask cluster and keeps them in SCALEML_COORDINATOR_DB."""
     import logging
@@ -32,13 +40,18 @@ def coordinator(host: str | None, port: int | None, log_level: str) -> None:
 
     from scaleml.config import get_settings
     from scaleml.coordinator import create_app
+    from scaleml.coordinator._access import check_binding
 
     settings = get_settings()
+    if allow_insecure:
+        settings = settings.model_copy(update={"coordinator_allow_insecure": True})
+    bind = host or settings.coordinator_host
+    check_binding(bind, settings)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     app = create_app(settings)
     uvicorn.run(
         app,
-        host=host or settings.coordinator_host,
+        host=bind,
         port=settings.coordinator_port if port is None else port,
         log_level=log_level,
     )

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from scaleml.cli._app import cli, training_options
+from scaleml.cli._promote import print_promotion, promote_option
 from scaleml.errors import SearchSpaceError
 
 # scaleml.search.SEARCH_METHODS, spelled out so that --help does not import the search stage
@@ -46,7 +47,12 @@ _METHODS = ("incremental", "hyperband", "halving", "grid", "random")
     help="Parameter settings sampled (incremental, halving; for random: candidates).",
 )
 @click.option("--scoring", default=None, help="scikit-learn scorer name (default: estimator's).")
-@click.option("--random-state", type=int, default=None, help="Seeds sampling, split and order.")
+@click.option(
+    "--random-state",
+    type=int,
+    default=None,
+    help="Seeds sampling, split and order, and the estimator (unless --param random_state=).",
+)
 @click.option(
     "--option",
     "options",
@@ -56,6 +62,7 @@ _METHODS = ("incremental", "hyperband", "halving", "grid", "random")
 )
 @click.option("--register", "register_as", default=None, help="Register the best model as NAME.")
 @click.option("--alias", default="champion", show_default=True, help="Alias moved on register.")
+@promote_option
 @click.option(
     "--top", type=click.IntRange(min=1), default=10, show_default=True, help="Leaderboard rows."
 )
@@ -74,6 +81,7 @@ def search(
     options: tuple[str, ...],
     register_as: str | None,
     alias: str,
+    promote: str,
     top: int,
 ) -> None:
     """Search an estimator's hyper-parameters on the cluster and log every trial to MLflow.
@@ -90,7 +98,14 @@ def search(
     from scaleml.tracking import Tracker, search_and_log
 
     settings = get_settings()
-    model = from_spec({"estimator": estimator, "params": dict(parse_param(p) for p in params)})
+    fixed = dict(parse_param(p) for p in params)
+    model = from_spec({"estimator": estimator, "params": fixed})
+    if (
+        random_state is not None
+        and "random_state" in model.get_params()
+        and "random_state" not in fixed
+    ):
+        model.set_params(random_state=random_state)  # one seed: the same models every run
     search_options = dict(parse_param(o) for o in options)
     search_options.update(
         _method_options(method, max_iter, n_initial_parameters, scoring, random_state)
@@ -107,16 +122,17 @@ def search(
             client=client,
             register_as=register_as,
             alias=alias,
+            promote=promote,
             on_record=progress.record,
         )
+        from scaleml.cli._evaluate import evaluate_final_model
+
+        evaluate_final_model(tracked.model_uri, tracked.run_id, dataset, settings, client)
     _print_leaderboard(tracked.search, top)
     click.echo(f"best score {tracked.best_score:.6g} with {json.dumps(tracked.best_params)}")
     click.echo(f"MLflow run {tracked.run_id} in experiment {tracker.experiment_name!r}")
     click.echo(f"model {tracked.model_uri}")
-    if register_as:
-        click.echo(
-            f"registered models:/{register_as}@{alias} (version {tracked.registered_version})"
-        )
+    print_promotion(tracked.promotion)
 
 
 def _method_options(
@@ -223,15 +239,25 @@ def _print_leaderboard(search: Any, top: int) -> None:
     order = sorted(range(len(results["params"])), key=lambda i: results["rank_test_score"][i])
     ids = results.get("model_id", list(range(len(order))))
     calls = results.get("partial_fit_calls")
+    chosen = getattr(search, "best_index_", None)
     header = f"{'rank':>4}  {'model':<16} {'score':>9}" + ("  calls" if calls is not None else "")
     click.echo(header + "  params")
     for i in order[:top]:
         line = f"{results['rank_test_score'][i]:>4}  {ids[i]!s:<16} {results[score_key][i]:>9.5f}"
         if calls is not None:
             line += f"  {calls[i]:>5}"
-        click.echo(f"{line}  {json.dumps(results['params'][i], default=_plain)}")
+        mark = "  <- chosen" if i == chosen else ""
+        click.echo(f"{line}  {json.dumps(results['params'][i], default=_plain)}{mark}")
     if len(order) > top:
         click.echo(f"... {len(order) - top} more in MLflow")
+    if chosen is not None:
+        rule = (
+            " (Hyperband: the best of the best bracket's survivors)" if "bracket" in results else ""
+        )
+        click.echo(
+            f"chosen (logged and registered): model {ids[chosen]}, rank "
+            f"{results['rank_test_score'][chosen]}, score {results[score_key][chosen]:.5f}{rule}"
+        )
 
 
 def _plain(value: Any) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from scaleml.cli._app import cli, progress, training_options
+from scaleml.cli._promote import print_promotion, promote_option
 
 
 @cli.command()
@@ -31,6 +32,7 @@ from scaleml.cli._app import cli, progress, training_options
 )
 @click.option("--register", "register_as", default=None, help="Register the model as NAME.")
 @click.option("--alias", default="champion", show_default=True, help="Alias moved on register.")
+@promote_option
 def train(
     data_path: str,
     target: str,
@@ -44,6 +46,7 @@ def train(
     validation_fraction: float,
     register_as: str | None,
     alias: str,
+    promote: str,
 ) -> None:
     """Train an incremental estimator on out-of-core data and log it to MLflow."""
     from scaleml.cluster import connect
@@ -75,8 +78,12 @@ def train(
             prefetch=settings.prefetch_blocks,
             register_as=register_as,
             alias=alias,
+            promote=promote,
             on_block_done=on_block,
         )
+        from scaleml.cli._evaluate import evaluate_final_model
+
+        evaluate_final_model(tracked.model_uri, tracked.run_id, dataset, settings, client)
     _print_training(tracked, tracker, register_as, alias)
 
 
@@ -90,7 +97,4 @@ def _print_training(tracked: Any, tracker: Any, register_as: str | None, alias: 
     click.echo(f"trained {result.rows_trained:,} rows at {result.rows_per_second:,.0f} rows/s")
     click.echo(f"MLflow run {tracked.run_id} in experiment {tracker.experiment_name!r}")
     click.echo(f"model {tracked.model_uri}")
-    if register_as:
-        click.echo(
-            f"registered models:/{register_as}@{alias} (version {tracked.registered_version})"
-        )
+    print_promotion(tracked.promotion)

@@ -85,6 +85,27 @@ class Client:
         options = {"method": method, "space": params, **options}
         return self.submit(_spec("search", estimator, dataset, options))
 
+    def evaluate(self, model: str, dataset: Any, **options: Any) -> Job:
+        """Submit an evaluation of the MLflow model ``model`` on ``dataset`` (as for
+        :meth:`train`); options: ``split``, ``metrics``, ``sensitive_features``, ``output``."""
+        return self.submit(_insight_spec("evaluate", {"model": model}, dataset, options))
+
+    def compare(self, models: list[str], dataset: Any, **options: Any) -> Job:
+        """Submit a comparison of MLflow models on the same rows of ``dataset``; options:
+        ``registered``, ``experiment_runs``, ``search_run``, ``sort_by``, ``split``,
+        ``output``, and ``train`` (estimator specs trained first, all at once, and compared
+        too; see :mod:`scaleml.insight._candidates`)."""
+        return self.submit(_insight_spec("compare", {"models": list(models)}, dataset, options))
+
+    def explain(self, model: str, dataset: Any, **options: Any) -> Job:
+        """Submit SHAP explanations of the registered ``model`` (``models:/name@alias``) on
+        ``dataset`` (see :meth:`train`), logged to the model's run; options: ``sample``,
+        ``part``, ``log``."""
+        dataset_options = {k: options.pop(k) for k in ("target", "features") if k in options}
+        spec = {"kind": "explain", "model": model, **options}
+        spec["dataset"] = {**_dataset_spec(dataset), **dataset_options}
+        return self.submit(spec)
+
     def job(self, job_id: str) -> Job:
         """A handle on an existing job (checked to exist)."""
         data = self._request("GET", f"/jobs/{job_id}")
@@ -166,6 +187,18 @@ def _spec(kind: str, estimator: Any, dataset: Any, options: dict[str, Any]) -> d
         "dataset": {**_dataset_spec(dataset), **dataset_fields},
         **options,
     }
+
+
+def _insight_spec(
+    kind: str, models: dict[str, Any], dataset: Any, options: dict[str, Any]
+) -> dict[str, Any]:
+    dataset_fields = {
+        key: options.pop(key)
+        for key in ("target", "features", "validation_fraction", "format", "split_seed")
+        if key in options
+    }
+    dataset_spec = {**_dataset_spec(dataset), **dataset_fields}
+    return {"kind": kind, **models, "dataset": dataset_spec, **options}
 
 
 def _estimator_spec(estimator: Any) -> dict[str, Any]:

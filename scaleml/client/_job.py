@@ -20,7 +20,11 @@ TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 
 @dataclass(frozen=True)
 class JobInfo:
-    """A job's state as the coordinator reports it (``raw`` holds every field)."""
+    """A job's state as the coordinator reports it (``raw`` holds every field).
+
+    ``attempt`` is the attempt running (or next to run), from 1; a job whose coordinator died
+    is retried until ``max_attempts``.
+    """
 
     id: str
     kind: str
@@ -31,6 +35,8 @@ class JobInfo:
     mlflow_run_id: str | None
     model_uri: str | None
     error: str | None
+    attempt: int
+    max_attempts: int
     raw: dict[str, Any] = field(repr=False)
 
     @property
@@ -44,6 +50,7 @@ class JobInfo:
         keys = ("progress", "message", "best_score", "mlflow_run_id", "model_uri", "error")
         return cls(
             id=data["id"], kind=data["kind"], state=data["state"], raw=data,
+            attempt=int(data.get("attempt", 1)), max_attempts=int(data.get("max_attempts", 1)),
             **{key: data.get(key) for key in keys},
         )  # fmt: skip
 
@@ -62,7 +69,7 @@ class JobResult:
 
 @dataclass(frozen=True)
 class JobEvent:
-    """One event of a job: ``state``, ``progress`` or ``cancel_requested``."""
+    """One event of a job: ``state``, ``progress``, ``cancel_requested`` or ``retrying``."""
 
     id: int
     type: str

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scaleml.config import Settings
+from scaleml.dashboard._events import activity, publish
 from scaleml.estimators import from_spec
 from scaleml.tracking import Tracker
 
@@ -39,7 +40,9 @@ class JobContext:
     """What a runner needs from the coordinator: the job's Dask client and its callbacks.
 
     Args:
-        job_id: the job's id (set as the ``scaleml.job_id`` tag of its MLflow runs).
+        job_id: the job's id (set as the ``scaleml.job_id`` tag of every MLflow run it opens,
+            nested trial runs included).
+        attempt: the attempt this run of the job is (the ``scaleml.attempt`` tag), from 1.
         settings: scaleml settings (MLflow store, default experiment, prefetch).
         client: the job's own Dask client.
         cancelled: set when the job is to stop.
@@ -52,6 +55,7 @@ class JobContext:
     job_id: str
     settings: Settings
     client: Client
+    attempt: int = 1
     cancelled: threading.Event = field(default_factory=threading.Event)
     on_progress: Callable[[dict[str, Any]], object] = lambda update: None
     on_run: Callable[[str, str], object] = lambda experiment_id, run_id: None
@@ -85,6 +89,7 @@ class JobContext:
         self._last_report = now
         update = {"progress": fraction, "message": message, "best_score": self._best}
         self.on_progress(update)
+        publish("job", {"event": "progress", "id": self.job_id, **update}, self.client)
 
 
 def run_job(spec: TrainSpec | BoostSpec | SearchSpec, context: JobContext) -> dict[str, Any]:
@@ -94,14 +99,38 @@ def run_job(spec: TrainSpec | BoostSpec | SearchSpec, context: JobContext) -> di
         JobCancelled: the job was cancelled.
         Exception: whatever the training raised (the job is FAILED with its text).
     """
-    tracker = _JobTracker(context, experiment=spec.experiment)
-    context.check()
-    with context.client.as_current():
+    shown = activity(
+        "job", f"{spec.kind} job", id=context.job_id, client=context.client, job_kind=spec.kind
+    )
+    with shown, context.client.as_current():
+        if spec.kind == "predict":
+            from scaleml.coordinator._predict_job import run_predict
+
+            return run_predict(spec, context)
+        if spec.kind == "validate":
+            from scaleml.coordinator._validate_job import run_validate
+
+            return run_validate(spec, context)
+        if spec.kind in ("evaluate", "compare"):
+            from scaleml.coordinator import _insight_runners
+
+            return getattr(_insight_runners, f"run_{spec.kind}")(spec, context)
+        if spec.kind == "explain":
+            from scaleml.coordinator._explain_job import run_explain
+
+            return run_explain(spec, context, make_dataset)
+        tracker = _JobTracker(context, experiment=spec.experiment)
+        context.check()
         if spec.kind == "train":
-            return _train(spec, context, tracker)
-        if spec.kind == "boost":
-            return _boost(spec, context, tracker)
-        return _search(spec, context, tracker)
+            result = _train(spec, context, tracker)
+        elif spec.kind == "boost":
+            result = _boost(spec, context, tracker)
+        else:
+            result = _search(spec, context, tracker)
+        from scaleml.coordinator._insight_runners import auto_evaluate
+
+        auto_evaluate(spec, result, context)
+        return result
 
 
 def build_search(spec: SearchSpec) -> Any:
@@ -140,30 +169,13 @@ def make_dataset(spec: DatasetSpec) -> Dataset:
     )
 
 
-def end_orphaned_runs(settings: Settings, job_id: str, experiment_id: str | None) -> int:
-    """End FAILED the MLflow runs a job left RUNNING when its coordinator died (found by
-    their ``scaleml.job_id`` tag); return how many were ended."""
-    if experiment_id is None:
-        return 0
-    from scaleml.tracking import configure
-
-    client = configure(settings)
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`scaleml.job_id` = '{job_id}' and attributes.status = 'RUNNING'",
-    )
-    for run in runs:
-        client.set_tag(run.info.run_id, "scaleml.error", "coordinator restarted")
-        client.set_terminated(run.info.run_id, status="FAILED")
-    return len(runs)
-
-
 class _JobTracker(Tracker):
-    """A tracker that tags the job's runs, reports its top-level run, and ends runs KILLED
-    when they stop because the job was cancelled."""
+    """A tracker that tags every run of the job (its id and attempt), reports its top-level
+    run, and ends runs KILLED when they stop because the job was cancelled."""
 
     def __init__(self, context: JobContext, *, experiment: str | None) -> None:
-        super().__init__(context.settings, experiment=experiment)
+        tags = {"scaleml.job_id": context.job_id, "scaleml.attempt": str(context.attempt)}
+        super().__init__(context.settings, experiment=experiment, tags=tags)
         self._context = context
 
     @contextmanager
@@ -174,10 +186,13 @@ class _JobTracker(Tracker):
         tags: dict[str, str] | None = None,
         parent_run_id: str | None = None,
     ) -> Iterator[Any]:
-        job_tags = {"scaleml.job_id": self._context.job_id, **(tags or {})}
-        with super().run(name, tags=job_tags, parent_run_id=parent_run_id) as logger:
+        with super().run(name, tags=tags, parent_run_id=parent_run_id) as logger:
             if parent_run_id is None:
                 self._context.on_run(self.experiment_id, logger.run_id)
+                link = {"run_id": logger.run_id, "experiment_id": self.experiment_id}
+                if str(self.tracking_uri).startswith(("http://", "https://")):
+                    link["tracking_uri"] = self.tracking_uri
+                publish("job", {"event": "note", "id": self._context.job_id, **link})
             try:
                 yield logger
             except BaseException as exc:
@@ -210,6 +225,7 @@ def _train(spec: TrainSpec, context: JobContext, tracker: Tracker) -> dict[str, 
         run_name=spec.run_name,
         register_as=spec.register_as,
         alias=spec.alias,
+        promote=spec.promote,
         epochs=spec.epochs,
         patience=spec.patience,
         scoring=spec.scoring,
@@ -245,6 +261,7 @@ def _boost(spec: BoostSpec, context: JobContext, tracker: Tracker) -> dict[str, 
         run_name=spec.run_name,
         register_as=spec.register_as,
         alias=spec.alias,
+        promote=spec.promote,
         early_stopping_rounds=spec.early_stopping_rounds,
         eval_metric=spec.eval_metric,
     )
@@ -294,6 +311,7 @@ def _search(spec: SearchSpec, context: JobContext, tracker: Tracker) -> dict[str
         client=context.client,
         register_as=spec.register_as,
         alias=spec.alias,
+        promote=spec.promote,
         run_name=spec.run_name,
         on_record=on_record,
         dataset=dataset,
@@ -324,6 +342,7 @@ def _boosting_search(spec: SearchSpec, context: JobContext, tracker: Tracker) ->
         run_name=spec.run_name,
         register_as=spec.register_as,
         alias=spec.alias,
+        promote=spec.promote,
         method=spec.method,
         n_iter=spec.n_iter or 10,
         random_state=spec.random_state,

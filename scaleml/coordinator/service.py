@@ -3,9 +3,12 @@
 One loop thread per coordinator replica, every ``poll_s`` (and at once when woken by a submit
 or a cancel):
 
-1. renew the lease of the jobs this replica runs (its heartbeat);
+1. renew the lease of the jobs this replica runs (its heartbeat); a job it no longer holds
+   (another replica ended the attempt after the lease ran out) is stopped and not recorded;
 2. stop the jobs whose cancellation was requested (through any replica's API);
-3. FAIL every RUNNING job whose lease ran out (its coordinator died: "coordinator restarted");
+3. end every attempt whose lease ran out (its coordinator died: "coordinator restarted"):
+   the job is re-queued as its next attempt, or FAILED after ``max_attempts``, and the
+   attempt's MLflow runs left RUNNING (parent and nested) are ended FAILED;
 4. claim QUEUED jobs, oldest first, up to ``coordinator_max_running_jobs``.
 
 Each job runs in its own thread with its own Dask client. Cancelling a job makes its next
@@ -29,9 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from scaleml.cluster import connect
 from scaleml.config import Settings, get_settings
-from scaleml.coordinator.runners import JobCancelled, JobContext, end_orphaned_runs, run_job
+from scaleml.coordinator._orphans import end_orphaned_runs
+from scaleml.coordinator.runners import JobCancelled, JobContext, run_job
 from scaleml.coordinator.specs import parse_spec
-from scaleml.coordinator.store import JobRow, JobStore
+from scaleml.coordinator.store import RESTARTED, JobRow, JobStore
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -49,6 +53,7 @@ class _Running:
     cancelled: threading.Event = field(default_factory=threading.Event)
     client: Client | None = None
     thread: threading.Thread | None = None
+    lost: bool = False  # another replica ended this attempt: record nothing
 
 
 class Coordinator:
@@ -138,18 +143,21 @@ class Coordinator:
         if self._dask is None and not self._connect():
             return
         store = self.store
-        store.heartbeat(self.replica, self.running_jobs, self.lease_s)
+        local = self.running_jobs
+        held = set(store.heartbeat(self.replica, local, self.lease_s))
+        for job_id in local:
+            if job_id not in held:
+                self._lose(job_id)
         for job_id in store.cancel_requests(self.replica):
             self._cancel_local(job_id)
-        for job_id in store.fail_expired():
-            logger.warning("job %s: its coordinator stopped heartbeating; FAILED", job_id)
-            self._cancel_local(job_id)
-            self._end_orphaned_runs(job_id)
+        for job in store.expired():
+            if job.id not in held:
+                self._end_expired(job)
         while not self._stop.is_set():
             with self._lock:
                 if len(self._running) >= self.max_running:
                     break
-            job = store.claim_next(self.replica, self.lease_s)
+            job = store.claim_next(self.replica, self.lease_s, exclude=list(self._running))
             if job is None:
                 break
             self._launch(job)
@@ -189,6 +197,7 @@ class Coordinator:
             running.client = stack.enter_context(connect(job_settings, announce=logger.debug))
             context = JobContext(
                 job_id=job.id,
+                attempt=job.attempt,
                 settings=self.settings,
                 client=running.client,
                 cancelled=running.cancelled,
@@ -219,7 +228,10 @@ class Coordinator:
                 logger.debug("%s", traceback.format_exc())
         finally:
             stack.close()  # the job's Dask client: its remaining futures are released
-            self._finish(job.id, state, error, values)
+            if running.lost:
+                logger.warning("job %s: attempt %d stopped, not ours any more", job.id, job.attempt)
+            else:
+                self._finish(job.id, state, error, values)
             with self._lock:
                 self._running.pop(job.id, None)  # its lease is no longer renewed
             self._wake.set()
@@ -241,15 +253,39 @@ class Coordinator:
         except Exception:
             logger.warning("cannot store the progress of a job", exc_info=True)
 
-    def _end_orphaned_runs(self, job_id: str) -> None:
-        job = self.store.get(job_id)
+    def _end_expired(self, job: JobRow) -> None:
+        """End an attempt whose holder died (retry, fail or cancel the job), then its runs."""
+        state = self.store.end_attempt(job.id, job.attempt, RESTARTED)
+        if state is None:
+            return  # another replica ended it
+        logger.warning(
+            "job %s: the coordinator of attempt %d/%d stopped heartbeating; %s",
+            job.id, job.attempt, job.max_attempts, "retrying" if state == "QUEUED" else state,
+        )  # fmt: skip
+        thread = threading.Thread(
+            target=self._end_orphaned_runs,
+            args=(job.id, job.attempt, job.mlflow_experiment_id),
+            name=f"orphans-{job.id[:8]}",
+            daemon=True,
+        )  # MLflow calls, one per run: not in the loop, whose heartbeats keep leases alive
+        thread.start()
+
+    def _end_orphaned_runs(self, job_id: str, attempt: int, experiment_id: str | None) -> None:
         try:
-            ended = end_orphaned_runs(self.settings, job_id, job and job.mlflow_experiment_id)
-        except Exception:  # MLflow down: the job is FAILED all the same
+            ended = end_orphaned_runs(self.settings, job_id, experiment_id, attempt)
+        except Exception:  # MLflow down: the attempt is ended all the same
             logger.warning("job %s: cannot end its MLflow runs", job_id, exc_info=True)
             return
         if ended:
             logger.info("job %s: ended %d orphaned MLflow run(s) FAILED", job_id, ended)
+
+    def _lose(self, job_id: str) -> None:
+        with self._lock:
+            running = self._running.get(job_id)
+        if running is not None and not running.lost:
+            logger.warning("job %s: its attempt was ended by another replica; stopping", job_id)
+            running.lost = True
+            self._interrupt(running)
 
     def _progress(self, job_id: str, update: dict[str, Any]) -> None:
         values = {"message": update.get("message"), "best_score": update.get("best_score")}

@@ -7,6 +7,7 @@ are checked by building it; a search's space and options are checked by building
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,39 +20,24 @@ from pydantic import (
     model_validator,
 )
 
+from scaleml.coordinator._model_specs import (
+    CompareSpec,
+    EvaluateSpec,
+    ExplainSpec,
+    PredictSpec,
+    ValidateSpec,
+)
+from scaleml.coordinator._spec_parts import (
+    DatasetSpec,
+    check_limits,
+)
 from scaleml.errors import ScalemlError
 from scaleml.estimators import EstimatorSpec, canonical_name, from_spec, is_incremental
 
 SearchMethod = Literal["incremental", "hyperband", "halving", "grid", "random"]
 _BOOSTING_PREFIXES = ("xgboost.", "lightgbm.")
 _ADAPTIVE_METHODS = ("incremental", "hyperband", "halving")
-
-
-class DatasetSpec(BaseModel):
-    """Where the data is and how to read it (the arguments of :class:`scaleml.data.Dataset`)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    path: str | list[str] = Field(
-        min_length=1, description="File, directory, glob or fsspec URL (or a list of them)."
-    )
-    target: str | None = Field(default=None, description="The column to predict.")
-    features: list[str] | None = Field(
-        default=None, description="Feature columns; default every column but the target."
-    )
-    format: Literal["parquet", "csv"] | None = Field(default=None)
-    validation_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
-    split_seed: int = Field(default=0, ge=0)
-    max_block_rows: int = Field(default=250_000, ge=1)
-    storage_options: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("path")
-    @classmethod
-    def _paths_not_empty(cls, value: str | list[str]) -> str | list[str]:
-        paths = [value] if isinstance(value, str) else value
-        if not paths or any(not p.strip() for p in paths):
-            raise ValueError("paths must be non-empty strings")
-        return value
+Promote = Literal["always", "if-better", "never"]
 
 
 class _JobSpecBase(BaseModel):
@@ -62,23 +48,38 @@ class _JobSpecBase(BaseModel):
     )
     dataset: DatasetSpec
     experiment: str | None = Field(
-        default=None, min_length=1, description="MLflow experiment; default SCALEML_EXPERIMENT."
+        default=None,
+        min_length=1,
+        max_length=250,
+        description="MLflow experiment; default SCALEML_EXPERIMENT.",
     )
     run_name: str | None = Field(default=None, min_length=1, max_length=250)
-    scoring: str | None = Field(default=None, min_length=1, description="Validation metric.")
+    scoring: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Validation metric."
+    )
     random_state: int | None = Field(default=0, ge=0, le=2**32 - 1)
     register_as: str | None = Field(
         default=None, min_length=1, max_length=250, description="Register the model as NAME."
     )
     alias: str = Field(default="champion", min_length=1, max_length=250)
+    promote: Promote = Field(
+        default="if-better",
+        description="Whether the registered version takes the alias: 'if-better' (it scores at "
+        "least as well as the alias holder), 'never', or 'always' (a token listed in "
+        "SCALEML_COORDINATOR_FORCE_TOKENS only).",
+    )
+    max_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="Attempts when the coordinator running the job dies (the job's own errors "
+        "are never retried); default SCALEML_COORDINATOR_MAX_ATTEMPTS.",
+    )
 
     @model_validator(mode="before")
     @classmethod
     def _no_nul_characters(cls, data: Any) -> Any:
-        where = _nul_location(data, ())
-        if where is not None:
-            raise ValueError(f"{where or 'spec'}: text may not contain NUL (\\x00) characters")
-        return data
+        return check_limits(data)
 
     @field_validator("estimator")
     @classmethod
@@ -115,7 +116,7 @@ class BoostSpec(_JobSpecBase):
 
     kind: Literal["boost"]
     early_stopping_rounds: int | None = Field(default=None, ge=1)
-    eval_metric: str | list[str] | None = Field(default=None)
+    eval_metric: str | list[str] | None = Field(default=None, max_length=100)
 
     @field_validator("estimator")
     @classmethod
@@ -143,14 +144,34 @@ class SearchSpec(_JobSpecBase):
     early_stopping_rounds: int | None = Field(default=None, ge=1, description="Boosting only.")
     space: dict[str, Any] = Field(
         min_length=1,
+        max_length=100,
         description="Parameter -> list of values, or a distribution in JSON form "
         '(e.g. {"distribution": "loguniform", "low": 1e-5, "high": 1e-1}).',
     )
     options: dict[str, Any] = Field(
         default_factory=dict,
+        max_length=50,
         validate_default=True,
         description="Further keyword arguments of the search class.",
     )
+
+    @field_validator("scoring")
+    @classmethod
+    def _scorer_exists(cls, value: str | None, info: ValidationInfo) -> str | None:
+        estimator = info.data.get("estimator")
+        if value is None or estimator is None or is_boosting(estimator):
+            return value
+        from sklearn.metrics import get_scorer_names
+
+        names = sorted(get_scorer_names())
+        if value not in names:
+            close = difflib.get_close_matches(value, names, n=3)
+            hint = f"did you mean {' or '.join(map(repr, close))}?" if close else ""
+            raise ValueError(
+                f"scoring must be a scikit-learn scorer name (accuracy, roc_auc, neg_log_loss, "
+                f"r2, ...; sklearn.metrics.get_scorer_names()), got {value[:100]!r}; {hint}"
+            )
+        return value
 
     @field_validator("method")
     @classmethod
@@ -198,19 +219,31 @@ class SearchSpec(_JobSpecBase):
                 return value
             from scaleml.coordinator.runners import build_search
 
-            build_search(SearchSpec.model_construct(**{**info.data, **fields}))
+            values = {"scoring": None, **info.data, **fields}  # a bad scoring is reported
+            build_search(SearchSpec.model_construct(**values))
         except (ScalemlError, ValueError, TypeError) as exc:
             raise ValueError(str(exc)) from None
         return value
 
 
-JobSpec = Annotated[TrainSpec | BoostSpec | SearchSpec, Field(discriminator="kind")]
-"""Any job spec; ``kind`` (``train``, ``boost``, ``search``) selects which."""
+_AnySpec = (
+    TrainSpec
+    | BoostSpec
+    | SearchSpec
+    | PredictSpec
+    | ValidateSpec
+    | EvaluateSpec
+    | CompareSpec
+    | ExplainSpec
+)
+JobSpec = Annotated[_AnySpec, Field(discriminator="kind")]
+"""Any job spec; ``kind`` (``train``, ``boost``, ``search``, ``predict``, ``validate``,
+``evaluate``, ``compare``, ``explain``) selects which."""
 
-_ADAPTER: TypeAdapter[TrainSpec | BoostSpec | SearchSpec] = TypeAdapter(JobSpec)
+_ADAPTER: TypeAdapter[_AnySpec] = TypeAdapter(JobSpec)
 
 
-def parse_spec(data: dict[str, Any] | str) -> TrainSpec | BoostSpec | SearchSpec:
+def parse_spec(data: dict[str, Any] | str) -> _AnySpec:
     """Validate a job spec given as a dict or JSON text.
 
     Raises:
@@ -224,24 +257,3 @@ def parse_spec(data: dict[str, Any] | str) -> TrainSpec | BoostSpec | SearchSpec
 def is_boosting(estimator: EstimatorSpec) -> bool:
     """Whether the (canonical) estimator is an XGBoost or LightGBM one."""
     return estimator.estimator.startswith(_BOOSTING_PREFIXES)
-
-
-def _nul_location(value: Any, path: tuple[str, ...]) -> str | None:
-    """The dotted path of the first string (key or value) holding a NUL character: the job
-    store cannot keep one (PostgreSQL refuses it in text and JSON)."""
-    if isinstance(value, str):
-        return ".".join(path) if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            here = (*path, str(key))
-            if isinstance(key, str) and "\x00" in key:
-                return ".".join(here)
-            found = _nul_location(item, here)
-            if found is not None:
-                return found
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = _nul_location(item, (*path, str(index)))
-            if found is not None:
-                return found
-    return None

@@ -2,12 +2,16 @@
 
 A SQLite file by default, PostgreSQL by URL (``postgresql://`` uses psycopg 3). The schema is
 created on start (``create_all``) and its version recorded in ``scaleml_schema_version``; a
-database written by a newer scaleml is refused rather than misread.
+database written by an earlier scaleml gets the columns it lacks (``ALTER TABLE ... ADD
+COLUMN``), one written by a newer scaleml is refused rather than misread.
 
 Claims are row-level and atomic: ``UPDATE jobs SET state='RUNNING', owner=... WHERE id=...
 AND state='QUEUED'`` succeeds for exactly one replica (rowcount 1), on SQLite and PostgreSQL.
 A RUNNING job carries its holder (``owner``) and a lease (``lease_expires``) that the holder
-renews with every heartbeat; a job whose lease ran out belongs to a dead coordinator.
+renews with every heartbeat; a job whose lease ran out belongs to a dead coordinator. Such an
+attempt is ended: the job is re-queued as its next attempt while ``attempt < max_attempts``
+(a ``retrying`` event), else FAILED with every attempt's reason; a job whose cancel was
+requested is CANCELLED instead (cancel is final).
 Timestamps are UNIX seconds (floats) from the coordinators' clocks.
 """
 
@@ -21,14 +25,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import create_engine, func, select, update
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from scaleml.coordinator._tables import Base, EventRow, JobRow, SchemaVersion, columns, new_event
+from scaleml.coordinator._schema import create_schema, mask_url, normalise_url
+from scaleml.coordinator._tables import (
+    EventRow,
+    JobRow,
+    columns,
+    new_event,
+    with_earlier_attempts,
+)
 from scaleml.errors import ConfigError
 
-SCHEMA_VERSION = 1
 STATES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 RESTARTED = "coordinator restarted"
@@ -54,13 +64,21 @@ class JobStore:
     """
 
     def __init__(self, url: str) -> None:
-        self.url = _normalise(url)
+        self.url = normalise_url(url)
         options: dict[str, Any] = {"pool_pre_ping": True}
         if self.url.startswith("sqlite"):
             options["connect_args"] = {"timeout": 30, "check_same_thread": False}
         self.engine: Engine = create_engine(self.url, **options)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._create_schema()
+        try:
+            create_schema(self.engine)
+        except (OperationalError, ProgrammingError) as exc:
+            self.engine.dispose()
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise ConfigError(
+                f"SCALEML_COORDINATOR_DB: cannot open the job store at {mask_url(self.url)}: "
+                f"{reason.replace(self.url, mask_url(self.url))}"
+            ) from None
 
     def close(self) -> None:
         """Close every pooled connection."""
@@ -83,8 +101,13 @@ class JobStore:
 
     # -- jobs ---------------------------------------------------------------------------------
 
-    def add(self, kind: str, spec: dict[str, Any], experiment: str) -> JobRow:
-        """Store a new QUEUED job and its first event; return it."""
+    def add(
+        self, kind: str, spec: dict[str, Any], experiment: str, *, max_attempts: int = 1
+    ) -> JobRow:
+        """Store a new QUEUED job (its first attempt of ``max_attempts``) and its first event;
+        return it."""
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         now = time.time()
         job = JobRow(
             id=uuid.uuid4().hex,
@@ -94,6 +117,8 @@ class JobStore:
             state="QUEUED",
             created_at=now,
             cancel_requested=False,
+            attempt=1,
+            max_attempts=max_attempts,
         )
         with self.session() as session:
             session.add(job)
@@ -135,21 +160,22 @@ class JobStore:
         with self.session() as session:
             return int(session.scalar(query) or 0)
 
-    def claim_next(self, owner: str, lease_s: float) -> JobRow | None:
-        """Claim the oldest QUEUED job for ``owner`` (atomically: one replica wins a job)."""
+    def claim_next(self, owner: str, lease_s: float, exclude: Sequence[str] = ()) -> JobRow | None:
+        """Claim the oldest QUEUED job for ``owner`` (atomically: one replica wins a job),
+        skipping the ids in ``exclude`` (the attempts ``owner`` is still winding down)."""
+        query = select(JobRow.id, JobRow.attempt).where(JobRow.state == "QUEUED")
+        if exclude:
+            query = query.where(JobRow.id.notin_(list(exclude)))
         with self.session() as session:
-            candidates = session.scalars(
-                select(JobRow.id)
-                .where(JobRow.state == "QUEUED")
-                .order_by(JobRow.created_at, JobRow.id)
-                .limit(8)
+            candidates = session.execute(
+                query.order_by(JobRow.created_at, JobRow.id).limit(8)
             ).all()
-        for job_id in candidates:
+        for job_id, attempt in candidates:
             now = time.time()
             with self.session() as session:
                 claimed = session.execute(
                     update(JobRow)
-                    .where(JobRow.id == job_id, JobRow.state == "QUEUED")
+                    .where(JobRow.id == job_id, JobRow.state == "QUEUED", JobRow.attempt == attempt)
                     .values(
                         state="RUNNING",
                         owner=owner,
@@ -160,22 +186,20 @@ class JobStore:
                 )
                 if claimed.rowcount != 1:
                     continue  # another replica (or a cancel) got there first
-                session.add(new_event(job_id, "state", {"state": "RUNNING", "owner": owner}, now))
+                data = {"state": "RUNNING", "owner": owner, "attempt": attempt}
+                session.add(new_event(job_id, "state", data, now))
             return self.get(job_id)
         return None
 
-    def heartbeat(self, owner: str, job_ids: Sequence[str], lease_s: float) -> None:
-        """Renew the lease of the jobs ``job_ids`` that ``owner`` is running."""
+    def heartbeat(self, owner: str, job_ids: Sequence[str], lease_s: float) -> list[str]:
+        """Renew the lease of the jobs ``job_ids`` that ``owner`` is running; return the ids it
+        still holds (a job missing from them was ended or re-queued without it)."""
         if not job_ids:
-            return
+            return []
+        held = (JobRow.owner == owner, JobRow.state == "RUNNING", JobRow.id.in_(list(job_ids)))
         with self.session() as session:
-            session.execute(
-                update(JobRow)
-                .where(
-                    JobRow.owner == owner, JobRow.state == "RUNNING", JobRow.id.in_(list(job_ids))
-                )
-                .values(lease_expires=time.time() + lease_s)
-            )
+            session.execute(update(JobRow).where(*held).values(lease_expires=time.time() + lease_s))
+            return list(session.scalars(select(JobRow.id).where(*held)).all())
 
     def cancel_requests(self, owner: str) -> list[str]:
         """Ids of jobs ``owner`` runs whose cancellation was asked for."""
@@ -252,6 +276,8 @@ class JobStore:
             raise ValueError(f"state must be one of {sorted(TERMINAL_STATES)}, got {state!r}")
         now = time.time()
         with self.session() as session:
+            if error and state == "FAILED":
+                error = with_earlier_attempts(session, job_id, error)
             done = session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.owner == owner, JobRow.state == "RUNNING")
@@ -271,30 +297,80 @@ class JobStore:
             session.add(new_event(job_id, "state", data, now))
         return True
 
-    def fail_expired(self) -> list[str]:
-        """FAIL every RUNNING job whose lease ran out ("coordinator restarted"); their ids."""
+    def expired(self) -> list[JobRow]:
+        """RUNNING jobs whose lease ran out: their holder died (or lost the database)."""
+        with self.session() as session:
+            return list(
+                session.scalars(
+                    select(JobRow).where(
+                        JobRow.state == "RUNNING", JobRow.lease_expires < time.time()
+                    )
+                ).all()
+            )
+
+    def end_attempt(self, job_id: str, attempt: int, reason: str = RESTARTED) -> str | None:
+        """End attempt ``attempt`` of a job whose lease ran out: re-queue the job as its next
+        attempt (events ``retrying`` and ``state`` QUEUED) while attempts remain, else FAIL it
+        with every attempt's reason; CANCEL it if its cancel was requested.
+
+        Returns the job's new state, or None if the attempt was not expired or is already
+        ended (another replica got there first, or its holder renewed its lease)."""
         now = time.time()
         with self.session() as session:
-            expired = session.execute(
-                select(JobRow.id, JobRow.owner).where(
-                    JobRow.state == "RUNNING", JobRow.lease_expires < now
+            job = session.get(JobRow, job_id)
+            if job is None:
+                return None
+            owner, limit = job.owner, job.max_attempts
+            session.expunge(job)
+            expired = (
+                JobRow.id == job_id,
+                JobRow.state == "RUNNING",
+                JobRow.attempt == attempt,
+                JobRow.lease_expires < now,
+            )
+            if job.cancel_requested:
+                state, values = "CANCELLED", {"finished_at": now}
+            elif attempt < limit:
+                state = "QUEUED"
+                values = {
+                    "attempt": attempt + 1,
+                    "owner": None,
+                    "started_at": None,
+                    "progress": None,
+                    "best_score": None,
+                    "mlflow_run_id": None,
+                    "message": f"attempt {attempt} of {limit} ended: {reason}; retrying",
+                }
+            else:
+                state = "FAILED"
+                values = {
+                    "finished_at": now,
+                    "error": with_earlier_attempts(session, job_id, reason, attempt),
+                }
+            done = session.execute(
+                update(JobRow).where(*expired).values(state=state, lease_expires=None, **values)
+            )
+            if done.rowcount != 1:
+                return None
+            if state == "QUEUED":
+                retry = {"attempt": attempt, "max_attempts": limit, "error": reason, "owner": owner}
+                session.add(new_event(job_id, "retrying", retry, now))
+                session.add(
+                    new_event(job_id, "state", {"state": state, "attempt": attempt + 1}, now)
                 )
-            ).all()
-        failed = []
-        for job_id, owner in expired:
-            with self.session() as session:
-                done = session.execute(
-                    update(JobRow)
-                    .where(
-                        JobRow.id == job_id, JobRow.state == "RUNNING", JobRow.lease_expires < now
-                    )
-                    .values(state="FAILED", finished_at=now, error=RESTARTED, lease_expires=None)
-                )
-                if done.rowcount == 1:
-                    data = {"state": "FAILED", "error": RESTARTED, "owner": owner}
-                    session.add(new_event(job_id, "state", data, now))
-                    failed.append(job_id)
-        return failed
+            else:
+                data = {"state": state, "owner": owner, "attempt": attempt}
+                if state == "FAILED":
+                    data["error"] = values["error"]
+                session.add(new_event(job_id, "state", data, now))
+        return state
+
+    def fail_expired(self) -> list[str]:
+        """End every attempt whose lease ran out (see :meth:`end_attempt`); return the ids of
+        the jobs re-queued, FAILED or CANCELLED by this call."""
+        return [
+            job.id for job in self.expired() if self.end_attempt(job.id, job.attempt) is not None
+        ]
 
     # -- events -------------------------------------------------------------------------------
 
@@ -314,37 +390,3 @@ class JobStore:
                     .limit(limit)
                 ).all()
             )
-
-    # -- schema -------------------------------------------------------------------------------
-
-    def _create_schema(self) -> None:
-        for attempt in range(3):  # replicas starting together race to create the tables
-            try:
-                self._create_tables()
-                return
-            except (IntegrityError, ProgrammingError, OperationalError):
-                if attempt == 2:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
-
-    def _create_tables(self) -> None:
-        Base.metadata.create_all(self.engine)
-        with self.session() as session:
-            found = session.scalar(select(func.max(SchemaVersion.version)))
-            if found is None:
-                session.add(SchemaVersion(version=SCHEMA_VERSION))
-            elif found > SCHEMA_VERSION:
-                raise ConfigError(
-                    f"SCALEML_COORDINATOR_DB holds job store schema version {found}, newer than "
-                    f"this scaleml's {SCHEMA_VERSION}; upgrade scaleml"
-                )
-
-
-def _normalise(url: str) -> str:
-    try:
-        parsed = make_url(url)
-    except Exception as exc:  # SQLAlchemy raises ArgumentError and others
-        raise ConfigError(f"SCALEML_COORDINATOR_DB: not a database URL: {url!r} ({exc})") from None
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed.render_as_string(hide_password=False)

@@ -7,12 +7,33 @@ only unpickle blocks, do not pay for importing ``dask.dataframe`` (about 80 MB p
 from typing import TYPE_CHECKING, Any
 
 from scaleml.data._blocks import Block, DaskPartitionBlock, ParquetBlock, read_xy
+from scaleml.data._errors import (
+    CorruptFileError,
+    DataFileError,
+    MissingFilesystemError,
+    NonFiniteValueError,
+    SchemaMismatchError,
+)
+from scaleml.data._statistics import ColumnStatistics
 
 if TYPE_CHECKING:
     from scaleml.data._dataset import Dataset
     from scaleml.data._synthetic import write_synthetic
 
-__all__ = ["Block", "DaskPartitionBlock", "Dataset", "ParquetBlock", "read_xy", "write_synthetic"]
+__all__ = [
+    "Block",
+    "ColumnStatistics",
+    "CorruptFileError",
+    "DaskPartitionBlock",
+    "DataFileError",
+    "Dataset",
+    "MissingFilesystemError",
+    "NonFiniteValueError",
+    "ParquetBlock",
+    "SchemaMismatchError",
+    "read_xy",
+    "write_synthetic",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import Any, Literal
 
@@ -17,10 +17,15 @@ import pandas as pd
 from scaleml.data._blocks import (
     Block,
     DaskPartitionBlock,
+    ParquetFileInfo,
+    check_columns,
     distinct_values,
     parquet_blocks,
     read_xy,
+    scan_parquet,
 )
+from scaleml.data._errors import missing_filesystem
+from scaleml.data._statistics import ColumnStatistics, column_statistics
 from scaleml.errors import DatasetError
 
 Format = Literal["parquet", "csv"]
@@ -51,6 +56,12 @@ class Dataset:
 
     Raises:
         DatasetError: the path matches no file, a column is missing, or a feature is not numeric.
+            Subclasses name the file: ``CorruptFileError`` (not readable Parquet),
+            ``SchemaMismatchError`` (one file lacks a column the others have),
+            ``MissingFilesystemError`` (``s3://`` ... without ``s3fs``: install
+            ``scaleml[s3]``, ``[gcs]`` or ``[azure]``). Reading blocks later (on the workers)
+            raises these and ``NonFiniteValueError`` (NaN or infinity in a feature or the
+            target), naming the file, column and row.
     """
 
     def __init__(
@@ -82,12 +93,20 @@ class Dataset:
         if self.format not in ("parquet", "csv"):
             raise DatasetError(f"format must be 'parquet' or 'csv', got {self.format!r}")
         self._csv_blocksize = csv_blocksize
+        # Every Parquet footer is read first, so a corrupt file is named before anything else.
+        self._parquet_files: dict[str, ParquetFileInfo] = (
+            scan_parquet(self.paths, self.storage_options) if self.format == "parquet" else {}
+        )
         self._frame = self._read_lazily()
         self.features = self._resolve_features(features)
+        for path, info in self._parquet_files.items():
+            check_columns(path, f"file {path}", list(info.columns), self.columns)
         self.schema: dict[str, str] = {
             name: str(dtype) for name, dtype in self._frame.dtypes.items() if name in self.columns
         }
-        self.feature_dtype = np.result_type(*(self._frame.dtypes[f] for f in self.features))
+        self.feature_dtype = np.result_type(
+            *(_numpy_dtype(self._frame.dtypes[f]) for f in self.features)
+        )
         if self.feature_dtype == np.bool_:
             self.feature_dtype = np.dtype("float64")
         self.blocks: list[Block] = self._cut_blocks(max_block_rows)
@@ -101,6 +120,17 @@ class Dataset:
     def columns(self) -> list[str]:
         """Features followed by the target (when there is one)."""
         return [*self.features, self.target] if self.target is not None else list(self.features)
+
+    @property
+    def meta(self) -> pd.DataFrame:
+        """An empty frame of the dataset's columns with their dtypes, from the files'
+        metadata (nothing is read)."""
+        return self._frame._meta[self.columns]
+
+    @property
+    def source_columns(self) -> list[str]:
+        """Every column of the files, used by the dataset or not."""
+        return [str(name) for name in self._frame.columns]
 
     @property
     def n_blocks(self) -> int:
@@ -164,6 +194,20 @@ class Dataset:
             parts = [distinct_values(block, self.target) for block in self.blocks]
         return np.unique(np.concatenate(parts))
 
+    def statistics(
+        self, client: Any = None, on_block_done: Callable[[int, int], object] | None = None
+    ) -> dict[str, ColumnStatistics]:
+        """Per-column statistics over every row: count, nulls (NaN counts as null), min, max
+        and mean of numeric columns, and the distinct count of integer columns.
+
+        Computed out of core, one block at a time: with a ``client`` by tasks on the cluster
+        (only small summaries and the final distinct counts reach this process), else here.
+        ``on_block_done`` is called with ``(blocks_done, blocks_total)``.
+        """
+        return column_statistics(
+            self.blocks, dict(self.schema), client=client, on_block_done=on_block_done
+        )
+
     def describe(self) -> dict[str, Any]:
         """A JSON-able description: source, files, format, columns, schema, blocks, rows."""
         return {
@@ -202,7 +246,8 @@ class Dataset:
         available = list(self._frame.columns)
         if self.target is not None and self.target not in available:
             raise DatasetError(
-                f"target column {self.target!r} is not in the dataset; columns are {available}"
+                f"target column {self.target!r} is not in the dataset "
+                f"({_columns_hint(len(available))})"
             )
         if features is None:
             features = [c for c in available if c != self.target]
@@ -210,7 +255,8 @@ class Dataset:
             missing = [f for f in features if f not in available]
             if missing:
                 raise DatasetError(
-                    f"feature column(s) {missing} not in the dataset; columns are {available}"
+                    f"feature column(s) {missing} not in the dataset "
+                    f"({_columns_hint(len(available))})"
                 )
             if self.target in features:
                 raise DatasetError(f"the target column {self.target!r} is also listed as a feature")
@@ -227,13 +273,17 @@ class Dataset:
 
     def _cut_blocks(self, max_block_rows: int) -> list[Block]:
         if self.format == "parquet":
-            return list(
-                parquet_blocks(
-                    self.paths, max_block_rows=max_block_rows, storage_options=self.storage_options
-                )
+            return parquet_blocks(
+                self._parquet_files,
+                max_block_rows=max_block_rows,
+                storage_options=self.storage_options,
             )
         partitions = self._frame[self.columns].to_delayed()
-        return [DaskPartitionBlock(dask.optimize(part)[0]) for part in partitions]
+        files = _csv_partition_files(self.paths, len(partitions), self._csv_blocksize)
+        return [
+            DaskPartitionBlock(dask.optimize(part)[0], path=path, part_of_file=part_of_file)
+            for part, (path, part_of_file) in zip(partitions, files, strict=True)
+        ]
 
 
 def _expand_paths(path: str | list[str], storage_options: dict[str, Any]) -> list[str]:
@@ -242,7 +292,10 @@ def _expand_paths(path: str | list[str], storage_options: dict[str, Any]) -> lis
         raise DatasetError("no dataset path given")
     files: list[str] = []
     for source in sources:
-        fs, stripped = fsspec.core.url_to_fs(source, **storage_options)
+        try:
+            fs, stripped = fsspec.core.url_to_fs(source, **storage_options)
+        except ImportError as exc:
+            raise missing_filesystem(source, exc) from None
         matches = fs.glob(stripped) if any(c in stripped for c in "*?[") else [stripped]
         if not matches or not all(fs.exists(m) for m in matches):
             raise DatasetError(f"no such file or directory: {source}")
@@ -259,6 +312,49 @@ def _expand_paths(path: str | list[str], storage_options: dict[str, Any]) -> lis
             else:
                 files.append(fs.unstrip_protocol(match) if "://" in source else match)
     return files
+
+
+def _columns_hint(count: int) -> str:
+    """How many columns there are and where to see them: never their names, which come from
+    the file's content."""
+    return f"it has {count} column(s); 'scaleml data describe' lists them"
+
+
+def _numpy_dtype(dtype: Any) -> Any:
+    """The NumPy dtype a feature's values take in a matrix: pandas' nullable integers and
+    booleans (``Int64`` ...) become float64, since their nulls become NaN."""
+    if isinstance(dtype, pd.api.extensions.ExtensionDtype):
+        numpy = getattr(dtype, "numpy_dtype", None)
+        return numpy if numpy is not None and numpy.kind == "f" else np.dtype("float64")
+    return dtype
+
+
+def _csv_partition_files(
+    paths: list[str], n_partitions: int, blocksize: str | int
+) -> list[tuple[str | None, int]]:
+    """Which file each CSV partition comes from, and which of the file's parts it is.
+
+    ``dd.read_csv`` cuts each file into parts of ``blocksize`` bytes (a compressed file is one
+    part); the same cut is computed here from the files' sizes. Unknown: ``(None, 0)``.
+    """
+    from dask.utils import parse_bytes
+
+    try:
+        size = parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize)
+        fs, _ = fsspec.core.url_to_fs(paths[0])
+        counts = [
+            1
+            if _format_of(path) != "csv" or path.lower().endswith((".gz", ".bz2"))
+            else max(1, -(-int(fs.size(path)) // size))
+            for path in paths
+        ]
+    except Exception:  # only error messages use this: an unknown mapping is no failure
+        return [(None, 0)] * n_partitions
+    if sum(counts) != n_partitions:
+        return [(None, 0)] * n_partitions
+    return [
+        (path, part) for path, count in zip(paths, counts, strict=True) for part in range(count)
+    ]
 
 
 def _format_of(path: str) -> Format | None:

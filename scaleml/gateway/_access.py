@@ -74,10 +74,15 @@ class AccessLog:
             state = scope.get("state") or {}
             model = state.get("model")
             path = scope["path"]
-            if model is not None:
+            route = state.get("route")
+            if model is not None and route is not None:  # an explanation route
+                self.metrics.explain_requests.labels(model, route, str(status)).inc()
+                self.metrics.explain_latency.labels(model, route).observe(seconds)
+            elif model is not None:
                 protocol = "v2" if path.startswith("/v2") else "mlflow"
                 self.metrics.requests.labels(model, protocol, str(status)).inc()
                 self.metrics.latency.labels(model).observe(seconds)
+                self.metrics.dashboard.request(model, seconds, status)
             if access_log.isEnabledFor(logging.INFO):
                 client = scope.get("client")
                 record = {

@@ -8,8 +8,9 @@ array or DataFrame out), ``capacity`` (batches worth having in flight) and ``unl
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,8 +29,13 @@ class ModelHandle(Protocol):
     """A model version loaded by a backend."""
 
     capacity: int
+    classes: list[Any] | None  # the classes of predict_proba's columns; None: no probabilities
 
-    async def predict(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> Any: ...
+    async def predict(
+        self, names: Sequence[str], arrays: Sequence[np.ndarray], proba: bool = False
+    ) -> Any: ...
+
+    async def explain(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> Any: ...
 
     async def unload(self) -> None: ...
 
@@ -51,7 +57,7 @@ class LocalBackend:
         host = await asyncio.to_thread(ModelHost, uri, self.settings, False)
         # One batch per thread: a batch queued behind a busy thread only delays the batching
         # of the requests that arrive meanwhile.
-        return _LocalHandle(host, self._pool, self.settings.gateway_local_threads)
+        return _LocalHandle(host, self._pool, self.settings.gateway_local_threads, host.classes)
 
     async def refresh(self) -> None:
         """Nothing to follow: the process does not change."""
@@ -66,10 +72,17 @@ class _LocalHandle:
     host: ModelHost
     pool: ThreadPoolExecutor
     capacity: int
+    classes: list[Any] | None
 
-    async def predict(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> Any:
+    async def predict(
+        self, names: Sequence[str], arrays: Sequence[np.ndarray], proba: bool = False
+    ) -> Any:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, self.host.predict, names, arrays)
+        return await loop.run_in_executor(self.pool, self.host.predict, names, arrays, proba)
+
+    async def explain(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self.host.explain, names, arrays)
 
     async def unload(self) -> None:
         self.host = None  # type: ignore[assignment]
@@ -87,6 +100,8 @@ class DaskBackend:
         self.scheduler_address = scheduler_address
         self.client: Any = None
         self._handles: set[_DaskHandle] = set()
+        self.pool = ThreadPoolExecutor(1, "scaleml-inprocess")  # lone small batches
+        self._releasing: set[asyncio.Future[Any]] = set()
 
     async def start(self) -> None:
         """Connect an asynchronous client on the gateway's event loop."""
@@ -107,7 +122,9 @@ class DaskBackend:
         if not workers:
             raise Unavailable("the Dask cluster has no workers")
         handle = _DaskHandle(self, uri)
-        await asyncio.gather(*(handle.add_replica(address) for address in workers))
+        replicas = await asyncio.gather(*(handle.add_replica(address) for address in workers))
+        handle.classes = await _await(replicas[0].actor.class_labels())
+        await load_in_process(handle, self.settings)
         self._handles.add(handle)
         return handle
 
@@ -126,9 +143,27 @@ class DaskBackend:
         """Close the client (actors die with their futures)."""
         if self.client is not None:
             await self.client.close()
+        self.pool.shutdown(wait=True)
 
     def discard(self, handle: _DaskHandle) -> None:
         self._handles.discard(handle)
+
+    async def release(self, futures: Sequence[Any]) -> None:
+        """Free the actors of ``futures`` on their workers now.
+
+        Each actor handle holds a reference to its key of its own, dropped only when Python
+        collects the handle (after a hot swap under load: maybe never, once ``gc.freeze``
+        ran); releasing our futures alone left every drained version loaded on every worker.
+        A forced cancel makes the scheduler forget the key, whoever still refers to it.
+        """
+        if futures and self.client is not None:
+            await self.client.cancel(list(futures), force=True, reason="model version drained")
+
+    def release_soon(self, futures: Sequence[Any]) -> None:
+        """:meth:`release` from synchronous code on the event loop."""
+        task = asyncio.ensure_future(self.release(futures))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
 
 
 @dataclass
@@ -144,6 +179,10 @@ class _DaskHandle:
     backend: DaskBackend
     uri: str
     replicas: dict[str, _Replica] = field(default_factory=dict)
+    classes: list[Any] | None = None
+    local: ModelHost | None = None  # the gateway's own copy, for lone small batches
+    busy: int = 0  # batches in flight, in process or on workers
+    on_inprocess: Callable[[], object] | None = None
 
     @property
     def capacity(self) -> int:
@@ -162,7 +201,11 @@ class _DaskHandle:
             pure=False,
         )
         timeout = max(60.0, self.backend.settings.gateway_request_timeout_s)
-        await asyncio.wait_for(future.result(), timeout)  # the model is loaded there
+        try:
+            await asyncio.wait_for(future.result(), timeout)  # the model is loaded there
+        except BaseException:
+            self.backend.release_soon([future])  # a load that ends later is not kept
+            raise
         # Bind the actor handle to our client, on our event loop: an actor deserialized
         # while another (synchronous) client is the default would route every call through
         # that client's thread and wake this loop late.
@@ -180,16 +223,61 @@ class _DaskHandle:
         replica = self.replicas.pop(address, None)
         if replica is not None:
             log.warning("worker %s lost; %s no longer predicted there", address, self.uri)
-            replica.future.release()
+            self.backend.release_soon([replica.future])
 
-    async def predict(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> Any:
+    async def predict(
+        self, names: Sequence[str], arrays: Sequence[np.ndarray], proba: bool = False
+    ) -> Any:
+        return await self._run("predict", names, arrays, proba)
+
+    async def explain(self, names: Sequence[str], arrays: Sequence[np.ndarray]) -> Any:
+        """SHAP contributions of a batch, where its predictions would be made."""
+        return await self._run("explain", names, arrays)
+
+    async def _run(
+        self, method: str, names: Sequence[str], arrays: Sequence[np.ndarray], *args: Any
+    ) -> Any:
+        rows = len(arrays[0]) if arrays else 0
+        if self.local is not None and self.busy == 0 and rows <= self.local_max_rows:
+            return await self._predict_in_process(names, arrays, *args, method=method)
+        self.busy += 1
+        try:
+            return await self._predict_on_workers(names, arrays, *args, method=method)
+        finally:
+            self.busy -= 1
+
+    @property
+    def local_max_rows(self) -> int:
+        return self.backend.settings.gateway_inprocess_max_rows
+
+    async def _predict_in_process(
+        self, names: Sequence[str], arrays: Sequence[np.ndarray], *args: Any, method: str
+    ) -> Any:
+        """An idle cluster and a small batch: predicting here costs less than the round trip
+        to a worker; under load (anything in flight) batches go to the workers."""
+        host, loop = self.local, asyncio.get_running_loop()
+        assert host is not None
+        self.busy += 1
+        try:
+            output = await loop.run_in_executor(
+                self.backend.pool, getattr(host, method), names, arrays, *args
+            )
+        finally:
+            self.busy -= 1
+        if self.on_inprocess is not None:
+            self.on_inprocess()
+        return output
+
+    async def _predict_on_workers(
+        self, names: Sequence[str], arrays: Sequence[np.ndarray], *args: Any, method: str
+    ) -> Any:
         tried: set[str] = set()
         for attempt in range(2):
             replica = await self._pick(tried)
             tried.add(replica.address)
             replica.inflight += 1
             try:
-                return await self._call(replica, names, arrays)
+                return await self._call(replica, names, arrays, *args, method=method)
             except _WorkerLost as exc:
                 self._drop(replica.address)
                 if attempt == 1:
@@ -211,8 +299,17 @@ class _DaskHandle:
                     log.warning("cannot load %s on %s: %s", self.uri, address, exc)
         raise Unavailable(f"no worker holds {self.uri}; retry when the cluster has recovered")
 
-    async def _call(self, replica: _Replica, names: Sequence[str], arrays: Sequence[Any]) -> Any:
-        call = asyncio.ensure_future(_await(replica.actor.predict(list(names), list(arrays))))
+    async def _call(
+        self,
+        replica: _Replica,
+        names: Sequence[str],
+        arrays: Sequence[Any],
+        *args: Any,
+        method: str = "predict",
+    ) -> Any:
+        call = asyncio.ensure_future(
+            _await(getattr(replica.actor, method)(list(names), list(arrays), *args))
+        )
         deadline = (
             asyncio.get_running_loop().time() + self.backend.settings.gateway_request_timeout_s
         )
@@ -232,15 +329,31 @@ class _DaskHandle:
                 call.cancel()
         try:
             return call.result()
+        except concurrent.futures.CancelledError as exc:  # the lost worker's actor was released
+            raise _WorkerLost(f"worker {replica.address}: its model was released") from exc
         except (OSError, RuntimeError) as exc:  # comm closed, "Worker holding Actor was lost"
             if _is_model_error(exc):
                 raise
             raise _WorkerLost(f"worker {replica.address}: {exc}") from exc
 
     async def unload(self) -> None:
-        for address in list(self.replicas):
-            self.replicas.pop(address).future.release()
+        self.local = None
+        futures = [self.replicas.pop(address).future for address in list(self.replicas)]
         self.backend.discard(self)
+        await self.backend.release(futures)
+
+
+async def load_in_process(handle: _DaskHandle, settings: Settings) -> None:
+    """Load the gateway's own copy of ``handle``'s model (``gateway_inprocess_max_rows`` > 0);
+    without it every batch goes to the workers."""
+    if settings.gateway_inprocess_max_rows <= 0:
+        return
+    try:
+        handle.local = await asyncio.to_thread(ModelHost, handle.uri, settings, False)
+    except Exception as exc:
+        log.warning(
+            "cannot load %s in the gateway; every batch goes to workers: %s", handle.uri, exc
+        )
 
 
 class _WorkerLost(Exception):

@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scaleml.gateway._contract import InputSchema, RequestError, Rows
+from scaleml.gateway._contract import InputSchema, RequestError, Rows, load_json
 
 _NUMERIC_V2 = {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64"}
 _NUMERIC_V2 |= {"UINT8", "UINT16", "UINT32", "UINT64"}
 _V2_OF_KIND = {"f": "FP64", "i": "INT64", "u": "UINT64", "b": "BOOL"}
+_MAX_DEPTH = 32  # nested data lists: a tensor has far fewer dimensions
 
 
 def mlflow_predictions(output: Any) -> Any:
@@ -49,10 +50,11 @@ def parse_v2(body: bytes, schema: InputSchema) -> tuple[Rows, str | None]:
     Inputs are one tensor per column (shape ``[n]`` or ``[n, 1]``), or a single 2-D tensor
     ``[n, n_columns]`` holding the columns in signature order.
     """
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise RequestError(f"the body is not valid JSON: {exc}") from None
+    return parse_v2_payload(load_json(body), schema)
+
+
+def parse_v2_payload(payload: Any, schema: InputSchema) -> tuple[Rows, str | None]:
+    """:func:`parse_v2` of an already decoded request (e.g. with binary inputs decoded)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
         raise RequestError("the body must be {'inputs': [{name, shape, datatype, data}, ...]}")
     request_id = payload.get("id")
@@ -102,7 +104,7 @@ def _check_tensor(tensor: Any, index: int) -> tuple[str, list[int], str, list[An
         raise RequestError(f"input {name!r}: datatype is missing", name)
     if not isinstance(data, list):
         raise RequestError(f"input {name!r}: data must be a list", name)
-    flat = _flatten(data)
+    flat = _flatten(data, name)
     if math.prod(shape) != len(flat):
         raise RequestError(
             f"input {name!r}: shape {shape} holds {math.prod(shape)} values, data has {len(flat)}",
@@ -120,12 +122,14 @@ def _check_datatype(name: str, expected: str, given: str) -> None:
         )
 
 
-def _flatten(data: list[Any]) -> list[Any]:
+def _flatten(data: list[Any], name: str, depth: int = 1) -> list[Any]:
     if not any(isinstance(v, list) for v in data):
         return data
+    if depth >= _MAX_DEPTH:
+        raise RequestError(f"input {name!r}: data is nested more than {_MAX_DEPTH} deep", name)
     flat: list[Any] = []
     for value in data:
-        flat.extend(_flatten(value) if isinstance(value, list) else [value])
+        flat.extend(_flatten(value, name, depth + 1) if isinstance(value, list) else [value])
     return flat
 
 

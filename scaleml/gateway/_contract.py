@@ -7,6 +7,7 @@ missing values) are refused with a message that says how to fix the request.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import math
@@ -95,7 +96,11 @@ class InputSchema:
     def from_mlflow_json(self, body: bytes) -> Rows:
         """Parse MLflow's scoring JSON: exactly one of ``dataframe_split``,
         ``dataframe_records``, ``instances``, ``inputs``."""
-        payload = _json(body)
+        return self.from_mlflow_payload(load_json(body))
+
+    def from_mlflow_payload(self, payload: Any) -> Rows:
+        """:meth:`from_mlflow_json` of an already decoded body (its ``params`` are read by
+        the caller)."""
         if not isinstance(payload, dict):
             raise RequestError(f"the body must be a JSON object with one of {MLFLOW_FORMATS}")
         keys = [k for k in MLFLOW_FORMATS if k in payload]
@@ -117,13 +122,33 @@ class InputSchema:
         return self.from_any(data, key)
 
     def from_csv(self, body: bytes) -> Rows:
-        """Parse CSV with a header row of column names."""
+        """Parse CSV with a header row of column names.
+
+        The header is checked against the signature before any row is parsed: a header of
+        more columns than the model takes is refused at once, whatever its length.
+        """
+        self._check_names(self.csv_header(body))
         try:
             frame = pd.read_csv(io.BytesIO(body))
         except (ValueError, UnicodeDecodeError) as exc:
             raise RequestError(f"the body is not valid CSV: {exc}") from None
         data = {str(name): frame[name].tolist() for name in frame.columns}
         return self.from_mapping(data)
+
+    def csv_header(self, body: bytes) -> list[str]:
+        """The column names of the CSV ``body``'s first record (at most as many as the model
+        takes, else a :class:`RequestError`)."""
+        text = io.TextIOWrapper(io.BytesIO(body), encoding="utf-8", newline="")
+        try:
+            header = next(csv.reader(text), [])
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise RequestError(f"the body is not valid CSV: the header row: {exc}") from None
+        if len(header) > len(self.names):
+            raise RequestError(
+                f"the CSV header has {len(header):,} columns, more than the {len(self.names)} "
+                f"the model takes: {list(self.names)}"
+            )
+        return header
 
     def from_any(self, data: Any, key: str) -> Rows:
         """``instances`` / ``inputs``: columns as a mapping, records, or rows in column order."""
@@ -272,11 +297,15 @@ def rows_to_frame(parts: Sequence[Rows], names: Sequence[str]) -> pd.DataFrame:
     )
 
 
-def _json(body: bytes) -> Any:
+def load_json(body: bytes) -> Any:
+    """The JSON document in ``body``, or a :class:`RequestError` (also for nesting too deep
+    for the parser)."""
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise RequestError(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RequestError("the body is not valid JSON: it is nested too deeply") from None
 
 
 def _is_number(value: Any) -> bool:

@@ -1,6 +1,13 @@
-"""Domain errors of the gateway; ``scaleml.gateway.app`` maps each to one HTTP status."""
+"""Domain errors of the gateway and the one mapping of errors to HTTP responses, used by the
+FastAPI app (``scaleml.gateway.app``) and by the fast lane (``_fastlane``) alike."""
 
 from __future__ import annotations
+
+import json
+import logging
+
+log = logging.getLogger("scaleml.gateway")
+MAX_MESSAGE_CHARS = 1000
 
 
 class GatewayError(Exception):
@@ -41,6 +48,13 @@ class UnsupportedMediaType(GatewayError):
 
     status = 415
     error_code = "BAD_REQUEST"
+
+
+class RequestTimeout(GatewayError):
+    """The client declared a body and did not send it within the time limit."""
+
+    status = 408
+    error_code = "REQUEST_TIMEOUT"
 
 
 class Unavailable(GatewayError):
@@ -89,3 +103,20 @@ def error_body(path: str, error_code: str, message: str) -> dict[str, str]:
     if path.startswith("/v2"):
         return {"error": message}
     return {"error_code": error_code, "message": message}
+
+
+def error_response(path: str, exc: Exception) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and JSON body of the answer to ``exc`` on ``path``.
+
+    The body is ASCII JSON (a lone surrogate from the request is escaped, never a failure to
+    encode) and its message at most :data:`MAX_MESSAGE_CHARS` long (an error never echoes a
+    big input). Unexpected errors are logged with their traceback; client errors are not
+    (the access log has their line).
+    """
+    status, code, message, headers = http_error(exc)
+    if status >= 500 and status not in (503, 504):
+        log.error("prediction failed: %s", exc, exc_info=exc)
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[: MAX_MESSAGE_CHARS - 1] + "\u2026"
+    body = json.dumps(error_body(path, code, message)).encode()
+    return status, headers, body

@@ -10,15 +10,16 @@ these endpoints at ``/docs``. Every other request goes to FastAPI.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import re
 from typing import Any
 
-from scaleml.gateway._errors import ClientGone, PayloadTooLarge, error_body, http_error
+from scaleml.gateway._binary import HEADER
+from scaleml.gateway._errors import ClientGone, PayloadTooLarge, error_response
 from scaleml.gateway._gateway import Gateway
 from scaleml.gateway._protocols import mlflow_invocations, v2_infer
-from scaleml.gateway.api.deps import check_token, too_large
+from scaleml.gateway.api.deps import body_timeout, check_token, too_large
 
 log = logging.getLogger("scaleml.gateway")
 _ROUTES = re.compile(
@@ -26,6 +27,7 @@ _ROUTES = re.compile(
     r"|/v2/models/(?P<v2name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer)$"
 )
 _JSON = [(b"content-type", b"application/json")]
+_IHCL = HEADER.lower().encode()
 
 
 class FastLane:
@@ -48,6 +50,7 @@ class FastLane:
         state = scope.setdefault("state", {})
         headers = _headers(scope)
         extra: list[tuple[bytes, bytes]] = []
+        kind = _JSON
         try:
             _check_token(gateway, headers.get(b"authorization"))
             body = await _read_body(receive, headers.get(b"content-length"), gateway)
@@ -62,20 +65,21 @@ class FastLane:
             else:
                 model = gateway.model(v2_name)
                 state["model"] = model.name
-                payload, version = await v2_infer(
-                    gateway, model, match["version"], content_type, body
+                payload, version, header_length = await v2_infer(
+                    gateway, model, match["version"], content_type, body, _text(headers.get(_IHCL))
                 )
+                if header_length is not None:
+                    kind = [(b"content-type", b"application/octet-stream")]
+                    extra.append((_IHCL, str(header_length).encode()))
             state["version"] = version
             status = 200
         except Exception as exc:
-            status, code, message, error_headers = http_error(exc)
-            if status >= 500 and status not in (503, 504):
-                log.exception("prediction failed: %s", exc)
-            payload = json.dumps(error_body(scope["path"], code, message)).encode()
+            status, error_headers, payload = error_response(scope["path"], exc)
             extra = [(k.lower().encode(), v.encode()) for k, v in error_headers.items()]
+            kind = _JSON
         if status == ClientGone.status:
             return
-        response_headers = [*_JSON, (b"content-length", str(len(payload)).encode()), *extra]
+        response_headers = [*kind, (b"content-length", str(len(payload)).encode()), *extra]
         await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": payload})
 
@@ -105,14 +109,19 @@ async def _read_body(receive: Any, declared: bytes | None, gateway: Gateway) -> 
         raise PayloadTooLarge(too_large(int(declared), limit))
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone("the client closed the connection")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(too_large(size, limit))
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    timeout_s = gateway.settings.gateway_request_timeout_s
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone("the client closed the connection")
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(too_large(size, limit))
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    except TimeoutError:
+        raise body_timeout(timeout_s) from None

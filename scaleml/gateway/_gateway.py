@@ -15,6 +15,7 @@ from scaleml.gateway._contract import Rows
 from scaleml.gateway._errors import ModelNotFound, PredictTimeout, Unavailable
 from scaleml.gateway._metrics import GatewayMetrics
 from scaleml.gateway._models import ModelSpec, ServedModel
+from scaleml.gateway._monitoring import register_metrics
 from scaleml.gateway._watcher import Watcher
 
 log = logging.getLogger("scaleml.gateway")
@@ -45,6 +46,9 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.access_log = AccessLogBuffer()
         self.models = {s.name: ServedModel(s, settings, self.metrics) for s in specs}
+        violations = register_metrics(self.metrics.registry, self._monitors)
+        for served in self.models.values():
+            served.violations = violations
         self.backend_name = choose_backend(settings, scheduler_address)
         if self.backend_name == "dask":
             address = scheduler_address or settings.scheduler
@@ -57,6 +61,14 @@ class Gateway:
             list(self.models.values()), self.backend, settings.gateway_poll_interval_s
         )
         self._task: asyncio.Task[None] | None = None
+        self._dashboard: asyncio.Task[None] | None = None
+
+    def _monitors(self) -> list[Any]:
+        return [
+            m.current.monitor
+            for m in self.models.values()
+            if m.current is not None and m.current.monitor is not None
+        ]
 
     @property
     def ready(self) -> bool:
@@ -79,11 +91,14 @@ class Gateway:
                 f"model {name!r} is not served here; served: {', '.join(self.models)}"
             ) from None
 
-    async def predict(self, model: ServedModel, rows: Rows) -> tuple[Any, str]:
-        """Predict within ``gateway_request_timeout_s``."""
+    async def predict(
+        self, model: ServedModel, rows: Rows, *, proba: bool = False
+    ) -> tuple[Any, str]:
+        """Predict within ``gateway_request_timeout_s`` (with ``proba``: labels,
+        probabilities and classes)."""
         try:
             async with asyncio.timeout(self.settings.gateway_request_timeout_s):
-                return await model.predict(rows)
+                return await model.predict(rows, proba)
         except QueueFull as exc:
             raise Unavailable(str(exc), headers={"Retry-After": str(exc.retry_after_s)}) from None
         except TimeoutError:
@@ -96,13 +111,17 @@ class Gateway:
         """Connect the backend and start loading models (readiness follows)."""
         await self.backend.start()
         self._task = asyncio.get_running_loop().create_task(self.watcher.run())
+        if isinstance(self.backend, DaskBackend):  # the serving page of the Dask dashboard
+            publishing = self.metrics.dashboard.run(self.backend.client)
+            self._dashboard = asyncio.get_running_loop().create_task(publishing)
 
     async def stop(self) -> None:
         """Stop watching, finish queued and in-flight requests, disconnect."""
         self.watcher.stop()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, self._dashboard):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await asyncio.gather(*(m.close() for m in self.models.values()), return_exceptions=True)
         await self.backend.close()
         self.access_log.flush()

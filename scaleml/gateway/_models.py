@@ -16,9 +16,10 @@ import pandas as pd
 from scaleml.config import Settings
 from scaleml.gateway._backends import ModelHandle
 from scaleml.gateway._batcher import Batcher, BatcherClosed
-from scaleml.gateway._contract import InputSchema, Rows
+from scaleml.gateway._contract import InputSchema, RequestError, Rows
 from scaleml.gateway._errors import Unavailable
 from scaleml.gateway._metrics import GatewayMetrics
+from scaleml.gateway._monitoring import VersionMonitor, load_monitor
 
 log = logging.getLogger("scaleml.gateway")
 _SPEC = re.compile(r"^(?P<name>[^@/]+)(?:@(?P<alias>[^@/]+)|/(?P<version>\d+))?$")
@@ -67,7 +68,15 @@ class LoadedVersion:
     inputs: list[dict[str, Any]]
     outputs: list[dict[str, Any]]
     handle: ModelHandle
-    batcher: Batcher[Rows, Any]
+    batcher: Batcher[tuple[Rows, bool], Any]
+    monitor: VersionMonitor | None = None
+    explainer: Batcher[Rows, Any] | None = None
+    """Batches explanation requests like ``batcher`` batches predictions."""
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """The classes of ``predict_proba``'s columns; None: the model has no probabilities."""
+        return self.handle.classes
 
 
 class ServedModel:
@@ -79,6 +88,7 @@ class ServedModel:
         self.settings = settings
         self.metrics = metrics
         self.current: LoadedVersion | None = None
+        self.violations: Any = None  # the gateway's contract violations counter
         metrics.track_model(
             self.name,
             lambda: self.current.batcher.queue_depth if self.current else 0,
@@ -89,14 +99,35 @@ class ServedModel:
     def ready(self) -> bool:
         return self.current is not None
 
-    async def predict(self, rows: Rows) -> tuple[Any, str]:
-        """Predict ``rows`` through the batcher; return the output and the version used."""
+    async def predict(self, rows: Rows, proba: bool = False) -> tuple[Any, str]:
+        """Predict ``rows`` through the batcher; return the output and the version used.
+        With ``proba`` the output is ``(labels, probabilities, classes)``."""
         for _ in range(3):
             loaded = self.current
             if loaded is None:
                 raise Unavailable(f"model {self.name!r} is not loaded yet", headers=_RETRY)
+            if proba and loaded.classes is None:
+                raise RequestError(
+                    f"model {self.name!r} version {loaded.version} has no predict_proba",
+                    "probabilities",
+                )
+            if loaded.monitor is not None:
+                loaded.monitor.check(rows)
             try:
-                return await loaded.batcher.submit(rows, rows.n), loaded.version
+                return await loaded.batcher.submit((rows, proba), rows.n), loaded.version
+            except BatcherClosed:  # swapped between our read and submit: use the new one
+                await asyncio.sleep(0)
+        raise Unavailable(f"model {self.name!r} is being swapped; retry", headers=_RETRY)
+
+    async def explain(self, rows: Rows) -> tuple[Any, str]:
+        """SHAP contributions of ``rows`` through the explanation batcher; return them and
+        the version used."""
+        for _ in range(3):
+            loaded = self.current
+            if loaded is None or loaded.explainer is None:
+                raise Unavailable(f"model {self.name!r} is not loaded yet", headers=_RETRY)
+            try:
+                return await loaded.explainer.submit(rows, rows.n), loaded.version
             except BatcherClosed:  # swapped between our read and submit: use the new one
                 await asyncio.sleep(0)
         raise Unavailable(f"model {self.name!r} is being swapped; retry", headers=_RETRY)
@@ -114,37 +145,65 @@ class ServedModel:
                 "signature (infer_signature on a DataFrame) to serve it"
             )
         schema = InputSchema.from_signature(info.inputs, info.flavors)
+        monitor = await asyncio.to_thread(
+            load_monitor, self.name, version, self.settings, self.violations
+        )
         handle = await backend.load(info.uri)
+        if hasattr(handle, "on_inprocess"):
+            handle.on_inprocess = self.metrics.inprocess_batches.labels(self.name).inc
+        from scaleml.gateway._explain_batches import explain_batcher
+
+        batcher = self._batcher(handle, schema, monitor)
+        explainer = explain_batcher(handle, schema, self.settings, self.metrics, self.name)
         loaded = LoadedVersion(
-            version, schema, info.inputs, info.outputs, handle, self._batcher(handle, schema)
+            version, schema, info.inputs, info.outputs, handle, batcher, monitor, explainer
         )
         old, self.current = self.current, loaded
         self.metrics.serving(self.name, version, old.version if old else None)
         log.info("serving %s version %s", self.name, version)
         if old is not None:
             await old.batcher.close()
+            if old.explainer is not None:
+                await old.explainer.close()
             await old.handle.unload()
 
     async def close(self) -> None:
         """Finish queued and in-flight requests, then unload."""
         if self.current is not None:
             await self.current.batcher.close()
+            if self.current.explainer is not None:
+                await self.current.explainer.close()
             await self.current.handle.unload()
 
-    def _batcher(self, handle: ModelHandle, schema: InputSchema) -> Batcher[Rows, Any]:
+    def _batcher(
+        self, handle: ModelHandle, schema: InputSchema, monitor: VersionMonitor | None = None
+    ) -> Batcher[tuple[Rows, bool], Any]:
         names = schema.names
+        drift = monitor if monitor is not None and monitor.window is not None else None
 
-        async def predict(parts: list[Rows]) -> list[Any]:
+        async def predict(jobs: list[tuple[Rows, bool]]) -> list[Any]:
+            parts = [rows for rows, _ in jobs]
+            proba = any(wants for _, wants in jobs)
             present = [n for n in names if all(n in p.columns for p in parts)]
             if len(parts) == 1:
                 arrays = [parts[0].columns[n] for n in present]
             else:
                 arrays = [np.concatenate([p.columns[n] for p in parts]) for n in present]
-            output = await handle.predict(present, arrays)
+            output = await handle.predict(present, arrays, proba)
+            labels, probabilities = output if proba else (output, None)
             total = sum(p.n for p in parts)
-            if len(output) != total:
-                raise RuntimeError(f"the model returned {len(output)} predictions for {total} rows")
-            return _split(output, [p.n for p in parts])
+            if len(labels) != total:
+                raise RuntimeError(f"the model returned {len(labels)} predictions for {total} rows")
+            if drift is not None:
+                drift.observe(dict(zip(present, arrays, strict=True)), labels)
+            sizes = [p.n for p in parts]
+            if probabilities is None:
+                return _split(labels, sizes)
+            pairs = zip(_split(labels, sizes), _split(probabilities, sizes), strict=True)
+            return [
+                (label, probability, handle.classes) if wants else label
+                for (label, probability), (_, wants) in zip(pairs, jobs, strict=True)
+            ]
 
         settings = self.settings
         return Batcher(

@@ -17,13 +17,15 @@ parameters::
 ``on_start(dict)`` is called once before any work (``search``, ``n_models``, ``models``:
 ``{model_id: params}``); ``on_record(record)`` for each history record as it is appended
 (``model_id``, ``params``, ``partial_fit_calls``, ``partial_fit_time``, ``score``,
-``score_time``, ``elapsed_wall_time``, ``restarted``, and ``bracket`` in Hyperband);
+``score_time``, ``elapsed_wall_time``, ``bracket`` in Hyperband, and scaleml's ``restarted``);
 ``on_end(SearchSummary)`` once when the search has succeeded (best model, final calls and
 whether each model was stopped early, restarted models, wall time).
 
 Resilience: a model whose state is lost with a worker is recomputed from its lineage (every
-``partial_fit`` works on a copy, so the replay gives the same model) and its next history
-record says ``restarted=True``.
+``partial_fit`` works on a copy, so the replay gives the same model); its next record is
+listed in the search's ``restarts_`` and says ``restarted=True`` to ``on_record`` (``history_``
+keeps dask-ml's keys exactly). The differences from dask-ml that are kept, and why, are listed
+in :class:`IncrementalSearchCV`'s docstring.
 
 From JSON (the CLI, the coordinator): :func:`parse_space` turns a JSON search space into
 lists and scipy.stats distributions, and :func:`make_search` builds a configured search for a
@@ -39,7 +41,7 @@ from scaleml.search._adaptive import (
 from scaleml.search._hyperband import HyperbandSearchCV
 from scaleml.search._make import ADAPTIVE_METHODS, SEARCH_METHODS, make_search
 from scaleml.search._observe import SearchSummary, observe, unobserve
-from scaleml.search._space import parse_space
+from scaleml.search._space import check_values, parse_space
 
 __all__ = [
     "ADAPTIVE_METHODS",
@@ -49,6 +51,7 @@ __all__ = [
     "InverseDecaySearchCV",
     "SearchSummary",
     "SuccessiveHalvingSearchCV",
+    "check_values",
     "make_search",
     "observe",
     "parse_space",

@@ -12,7 +12,7 @@ from sklearn.model_selection import ParameterGrid, ParameterSampler
 from sklearn.utils.validation import check_is_fitted
 
 from scaleml.search import _policies
-from scaleml.search._base import BaseAdaptiveSearch, check_int
+from scaleml.search._base import BaseAdaptiveSearch, check_int, check_max_iter
 from scaleml.search._batches import Group
 
 
@@ -52,9 +52,44 @@ class IncrementalSearchCV(BaseAdaptiveSearch):
         predict_meta, predict_proba_meta, transform_meta: empty outputs describing the
             results of those methods on dask inputs (inferred when omitted).
 
+    Placement: the models go to the data. Each ``partial_fit`` call runs on the worker that
+    holds its training block and the models' states travel from block to block (kilobytes for
+    a linear model), so no training block moves between workers whatever their number; the
+    test set is copied once to each worker. When the states are larger than what moving the
+    blocks would cost (``live models x state bytes > workers x block bytes``, measured after
+    the first call), or the blocks are under 1 MiB, the models stay on their workers and the
+    blocks travel instead (``scaleml.search._placement``).
+
     Fitted attributes: ``cv_results_``, ``model_history_``, ``history_``, ``best_estimator_``,
     ``best_score_``, ``best_params_``, ``best_index_``, ``scorer_``, ``n_splits_``,
-    ``multimetric_`` (as in dask-ml; history records also have ``restarted``).
+    ``multimetric_``, as in dask-ml (the same keys and dtypes), and scaleml's ``restarts_``:
+    ``{"model_id", "partial_fit_calls"}`` of each record that followed the loss of the model's
+    state with a worker (it was recomputed; the tracking hook's records carry ``restarted``).
+
+    Conformance with dask-ml 2025.1 (checked against its recorded outputs in
+    ``tests/search/test_conformance.py``): the same constructor parameters, order and
+    defaults; with an integer ``random_state`` the same parameter samples, split, block order,
+    models, scores, survivors and best model; dask-ml's validation messages (scaleml adds
+    its own wording after them), warning classes (``FutureWarning`` for ``decay_rate``,
+    ``UserWarning`` for ``scores_per_fit`` and Hyperband's ``patience``), and progress
+    messages on dask-ml's logger ``dask_ml.model_selection`` (``verbose`` prints them).
+    An estimator may be a ``Future`` (``client.scatter(model)``). Differences kept, and why:
+
+    - ``fit`` is always synchronous, also with an asynchronous client (dask-ml returns a
+      coroutine there): one code path, on the public ``distributed`` API.
+    - ``history_`` lists records in the order they reached the client; a model's records are
+      in order, but models of one round may interleave differently from dask-ml's.
+    - ``inverse_transform``, ``partial_fit`` (dask-ml's ``ParallelPostFit`` ones: the first
+      calls ``transform``, the second trains the unfitted template) and scikit-learn's
+      metadata-routing ``set_score_request`` are not offered; ``score`` computes dask inputs
+      first instead of handing them to the scorer.
+    - Validation happens in ``fit`` before any work (dask-ml finds a bad ``patience`` only
+      after the first round), and more values are refused with a ``ValueError`` naming the
+      parameter (``fits_per_score=0``, ``test_size=1.5``, a ``tol`` that is not a number).
+    - With a ``RandomState`` instance (not an int) as ``random_state`` the draws are taken in
+      another order than dask-ml's, so the samples differ (an int reproduces dask-ml's).
+    - scaleml also logs warnings of its own (a model recomputed after a worker died) on the
+      ``scaleml.search`` logger, and accepts a scaleml ``Dataset`` as ``X``.
     """
 
     def __init__(
@@ -116,7 +151,7 @@ class IncrementalSearchCV(BaseAdaptiveSearch):
     def _check_search_params(self) -> None:
         if self.n_initial_parameters != "grid":
             check_int("n_initial_parameters", self.n_initial_parameters, 1)
-        check_int("max_iter", self.max_iter, 1, allow_none=True)
+        check_max_iter(self.max_iter, allow_none=True)
         check_int("fits_per_score", self.fits_per_score, 1)
         if self.scores_per_fit is not None:
             check_int("scores_per_fit", self.scores_per_fit, 1)
@@ -125,7 +160,7 @@ class IncrementalSearchCV(BaseAdaptiveSearch):
             warnings.warn(
                 "scores_per_fit has been deprecated since Dask-ML v1.4.0. "
                 f"Specify fits_per_score={self.scores_per_fit} instead",
-                FutureWarning,
+                UserWarning,  # dask-ml's class, as code filtering it expects
                 stacklevel=4,
             )
         _check_patience(self.patience)
@@ -163,7 +198,8 @@ class IncrementalSearchCV(BaseAdaptiveSearch):
                 fits_per_score=self._fits_per_score(),
                 max_iter=self.max_iter,
             )
-        return [Group(dict(enumerate(self._sample())), policy, seed, lookahead=lookahead)]
+        models = dict(enumerate(self._sample()))
+        return [Group(models, policy, seed, prefix=self.prefix, lookahead=lookahead)]
 
 
 class InverseDecaySearchCV(IncrementalSearchCV):
@@ -316,15 +352,17 @@ class SuccessiveHalvingSearchCV(IncrementalSearchCV):
 
 
 def _check_patience(patience: Any) -> None:
+    """dask-ml's checks and messages, and which values are allowed."""
     if not isinstance(patience, int):
         raise ValueError(
-            f"patience must be False or an int >= 2, got {patience!r} "
-            f"of type {type(patience).__name__}"
+            "patience must be an integer (or a subclass like boolean), not "
+            f"patience={patience!r} of type {type(patience)} "
+            "(patience must be False or an int >= 2)"
         )
     if patience and patience <= 1:
         raise ValueError(
-            f"patience must be False or an int >= 2, got {patience!r}: patience <= 1 "
-            "would always detect a plateau"
+            f"patience={patience}<=1 will always detect a plateau. To resolve this, "
+            f"set patience >= 2 (patience must be False or an int >= 2, got {patience!r})"
         )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import dask
 import dask.array as da
 import numpy as np
-from distributed import Client, default_client
+from distributed import Client, Future, default_client
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.utils import check_random_state
@@ -23,10 +23,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from scaleml._malloc import workers_keep_freed_memory
+from scaleml.dashboard._events import activity, note, publish, task_label
 from scaleml.estimators import name_features
 from scaleml.search import _data, _history
 from scaleml.search._batches import Group
-from scaleml.search._driver import Driver
+from scaleml.search._driver import Driver, progress
 from scaleml.search._observe import SearchSummary, observers_of
 from scaleml.search._postfit import apply, concrete
 from scaleml.search._scoring import task_scorer
@@ -61,6 +62,10 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
         """The groups of models to train, with their policies."""
         raise NotImplementedError
 
+    def _splits(self, groups: Sequence[Group]) -> dict[Hashable, Any]:
+        """The train/test splits the groups need: ``{Group.split: random_state}``."""
+        return {None: self.random_state}
+
     def _set_results(self, driver: Driver, groups: list[Group], history: _history.History) -> Any:
         """Set the fitted attributes; return the best model's id."""
         [group] = groups
@@ -93,22 +98,34 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
             self, fitted.
         """
         started = time.perf_counter()
-        self._check_common()
+        # An estimator scattered to the cluster (a Future, as dask-ml's docs do for large
+        # models) is checked on a local copy; the models are cloned from it on the workers.
+        template = self.estimator
+        if isinstance(template, Future):
+            template = template.result()
+        self._check_common(template)
         self._check_params()
         X, y = _data.check_inputs(X, y)
-        scorer = check_scoring(self.estimator, scoring=self.scoring)
+        scorer = check_scoring(template, scoring=self.scoring)
         client = _client()
         observers = observers_of(self)
-        with self._logging(), workers_keep_freed_memory(client):
-            fit_params = self._concrete_fit_params(client, X, y, fit_params)
+        with (
+            self._logging(),
+            workers_keep_freed_memory(client),
+            activity("search", _name(self), client=client, **_dashboard_start(self)) as here,
+        ):
+            fit_params = self._concrete_fit_params(client, template, X, y, fit_params)
             test_size = self.test_size
             if test_size is None:
                 test_size = _data.default_test_size(X)
-            data = _data.place(client, X, y, test_size=test_size, random_state=self.random_state)
+            seed = int(check_random_state(self.random_state).randint(2**31))
+            groups = self._groups(seed)
+            splits = _data.place(
+                client, X, y, test_size=test_size, random_states=self._splits(groups)
+            )
             try:
-                seed = int(check_random_state(self.random_state).randint(2**31))
-                groups = self._groups(seed)
                 models = {k: p for g in groups for k, p in g.models.items()}
+                note(client, n_models=len(models), models={str(k): p for k, p in models.items()})
                 for observer in observers:
                     if observer.on_start is not None:
                         observer.on_start(
@@ -118,23 +135,19 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
                                 "models": models,
                             }
                         )
-                history = _history.History(o.on_record for o in observers if o.on_record)
+                on_record = [o.on_record for o in observers if o.on_record]
+                history = _history.History([*on_record, _trial_publisher(here.id, client)])
                 driver = Driver(
                     client,
-                    data,
+                    splits,
                     self.estimator,
                     fit_params=fit_params,
-                    scorer=task_scorer(self.estimator, self.scoring, scorer),
+                    scorer=task_scorer(template, self.scoring, scorer),
                     history=history,
                     max_in_flight=max(4, _IN_FLIGHT_PER_THREAD * sum(client.nthreads().values())),
                     log_every=self._log_every(),
                     prefix=self.prefix,
-                )
-                logger.info(
-                    "[CV%s] For training there are between %d and %d examples in each chunk",
-                    self.prefix,
-                    min(data.train_rows),
-                    max(data.train_rows),
+                    label=task_label(self),
                 )
                 try:
                     driver.run(groups)
@@ -146,11 +159,14 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
                 finally:
                     driver.release()
             finally:
-                data.release()
+                for data in splits.values():
+                    data.release()
+        self.restarts_ = list(history.restarts)
         self.scorer_ = scorer
         self.n_splits_ = 1
         self.multimetric_ = False
         summary = self._summary(groups, history, time.perf_counter() - started)
+        publish("search", _summary_record(here.id, summary), client)
         for observer in observers:
             if observer.on_end is not None:
                 observer.on_end(summary)
@@ -195,11 +211,13 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _check_common(self) -> None:
-        if not callable(getattr(self.estimator, "partial_fit", None)):
+    def _check_common(self, estimator: Any = None) -> None:
+        """Check what every search shares; ``estimator`` is a local copy of a scattered one."""
+        estimator = self.estimator if estimator is None else estimator
+        if not callable(getattr(estimator, "partial_fit", None)):
             raise ValueError(
                 "estimator must have a partial_fit method, got "
-                f"{type(self.estimator).__name__}, which has none"
+                f"{type(estimator).__name__}, which has none"
             )
         if not isinstance(self.parameters, dict | list) or not self.parameters:
             raise ValueError(
@@ -220,7 +238,10 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
         if not isinstance(verbose, bool) and not (
             isinstance(verbose, numbers.Real) and 0 <= verbose <= 1
         ):
-            raise ValueError(f"verbose must be a bool or a number in [0, 1], got {verbose!r}")
+            raise ValueError(
+                f"verbose={verbose!r} does not satisfy 0 <= verbose <= 1 "
+                "(verbose must be a bool or a number in [0, 1])"
+            )
         check_random_state(self.random_state)
 
     def _log_every(self) -> int:
@@ -233,24 +254,24 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
             yield
             return
         handler = logging.StreamHandler(sys.stdout)
-        level = logger.level
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        level = progress.level
+        progress.addHandler(handler)
+        progress.setLevel(logging.INFO)
         try:
             yield
         finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
+            progress.removeHandler(handler)
+            progress.setLevel(level)
 
     def _concrete_fit_params(
-        self, client: Client, X: Any, y: Any, fit_params: dict[str, Any]
+        self, client: Client, estimator: Any, X: Any, y: Any, fit_params: dict[str, Any]
     ) -> dict[str, Any]:
         out = {
             k: client.compute(v).result() if dask.is_dask_collection(v) else v
             for k, v in fit_params.items()
         }
-        wants_classes = "classes" in inspect.signature(self.estimator.partial_fit).parameters
-        if is_classifier(self.estimator) and wants_classes and "classes" not in out:
+        wants_classes = "classes" in inspect.signature(estimator.partial_fit).parameters
+        if is_classifier(estimator) and wants_classes and "classes" not in out:
             if _data.is_dataset(X):
                 out["classes"] = X.classes(client)
             else:
@@ -276,9 +297,44 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
             best_params=dict(self.best_params_),
             final_calls=calls,
             stopped_early=stopped,
-            restarted=sorted({r["model_id"] for r in history.records if r["restarted"]}, key=str),
+            restarted=sorted({r["model_id"] for r in history.restarts}, key=str),
             wall_time_s=seconds,
         )
+
+
+def _name(search: Any) -> str:
+    estimator = search.estimator
+    inner = "scattered estimator" if isinstance(estimator, Future) else type(estimator).__name__
+    return f"{type(search).__name__}({inner})"
+
+
+def _dashboard_start(search: Any) -> dict[str, Any]:
+    scoring = search.scoring if isinstance(search.scoring, str) else None
+    return {"search": type(search).__name__, "scoring": scoring or "default score"}
+
+
+def _trial_publisher(search_id: str, client: Client) -> Any:
+    """An ``on_record`` callback that sends each record's point to the dashboard."""
+
+    def send(record: dict[str, Any]) -> None:
+        trial = {"event": "trial", "id": search_id, "model": record["model_id"]}
+        trial.update(calls=record["partial_fit_calls"], score=record["score"])
+        if "bracket" in record:
+            trial["bracket"] = record["bracket"]
+        publish("search", trial, client)
+
+    return send
+
+
+def _summary_record(search_id: str, summary: SearchSummary) -> dict[str, Any]:
+    stopped = [str(k) for k, v in summary.stopped_early.items() if v]
+    return {
+        "event": "note",
+        "id": search_id,
+        "best_model": str(summary.best_model_id),
+        "best_score": summary.best_score,
+        "stopped_early": stopped,
+    }
 
 
 def _client() -> Client:
@@ -289,6 +345,16 @@ def _client() -> Client:
             "no Dask client: create one (distributed.Client or scaleml.cluster.connect()) "
             "before calling fit"
         ) from None
+
+
+def check_max_iter(value: Any, *, allow_none: bool = False) -> None:
+    """``check_int`` of ``max_iter``, with dask-ml's message for values below 1."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value < 1:
+        raise ValueError(
+            f"Received max_iter={value}. max_iter < 1 is not supported "
+            f"(max_iter must be an int >= 1{' or None' if allow_none else ''}, got {value!r})"
+        )
+    check_int("max_iter", value, 1, allow_none=allow_none)
 
 
 def check_int(name: str, value: Any, minimum: int, *, allow_none: bool = False) -> None:

@@ -25,6 +25,12 @@ class Group:
     seed: int
     extra: dict[str, Any] = field(default_factory=dict)
     """Fields added to each record of this group (e.g. ``{"bracket": 2}``)."""
+    prefix: str = ""
+    """Put in the group's progress messages, as ``[CV{prefix}]`` (dask-ml's per search, or
+    per Hyperband bracket)."""
+    split: Hashable = None
+    """The train/test split the group's models train and score on (a key of the search's
+    splits: Hyperband's brackets each have their own, as in dask-ml)."""
     lookahead: Callable[[int], int] | None = None
     """How many coming decisions are known to give every live model the same calls, from a
     model's calls so far (they do not depend on the scores); None when they may change."""
@@ -61,7 +67,7 @@ class Trial:
     group: Group
     order: BlockOrder
     worker: str
-    """The worker the model lives on."""
+    """The worker the model lives on when the blocks travel (see ``_placement``)."""
     source: Future
     """The batch holding the model's last completed state (its fresh clone before any call)."""
     speculative: Batch | None = None

@@ -17,6 +17,7 @@ import numpy as np
 from distributed import Client
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
+from scaleml.dashboard._events import activity, note, publish
 from scaleml.data import Dataset
 from scaleml.errors import EstimatorSpecError, TrainingError
 from scaleml.train import BoostingResult, available_metrics, estimator_kind, train_boosting
@@ -140,20 +141,27 @@ def search_boosting(
     wrap = candidate_context or _no_context
     started = time.perf_counter()
     trained: list[BoostingCandidate] = []
-    for index, (params, candidate) in enumerate(zip(candidates, estimators, strict=True)):
-        with wrap(index, params) as done:
-            result = train_boosting(
-                candidate,
-                data,
-                y,
-                eval_set=eval_set,
-                client=client,
-                early_stopping_rounds=early_stopping_rounds,
-                eval_metric=eval_metric,
-            )
-            entry = BoostingCandidate(index, params, _score(result, scoring), result)
-            trained.append(entry)
-            done(entry)
+    models = {str(i): params for i, params in enumerate(candidates)}
+    name = f"{method} search ({type(base).__name__})"
+    shown_as = {"search": f"boosting-{method}", "scoring": scoring, "x_label": "boosting rounds"}
+    with activity("search", name, lower_is_better=not greater_is_better, **shown_as) as shown:
+        note(n_models=len(models), models=models)
+        for index, (params, candidate) in enumerate(zip(candidates, estimators, strict=True)):
+            with wrap(index, params) as done:
+                result = train_boosting(
+                    candidate,
+                    data,
+                    y,
+                    eval_set=eval_set,
+                    client=client,
+                    early_stopping_rounds=early_stopping_rounds,
+                    eval_metric=eval_metric,
+                )
+                entry = BoostingCandidate(index, params, _score(result, scoring), result)
+                trained.append(entry)
+                done(entry)
+            trial = {"event": "trial", "id": shown.id, "model": index, "score": entry.score}
+            publish("search", {**trial, "calls": result.n_rounds})
     scores = [c.score for c in trained]
     best_index = int(np.argmax(scores) if greater_is_better else np.argmin(scores))
     return BoostingSearchResult(

@@ -9,7 +9,7 @@ model is scored where it lives. The client never holds the data.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
@@ -18,6 +18,7 @@ import dask.array as da
 import numpy as np
 from distributed import Client, Future, futures_of, wait
 
+from scaleml.search._pins import PINNED, wait_pinned
 from scaleml.search._tasks import concat_test_set, hold, read_blocks, read_test_set
 
 
@@ -129,39 +130,74 @@ def default_test_size(X: Any) -> float:
     return min(0.2, 1 / blocks)
 
 
-def place(client: Client, X: Any, y: Any, *, test_size: float, random_state: Any) -> SearchData:
-    """Put the training blocks and one copy of the test set per worker on the cluster."""
+def place(
+    client: Client,
+    X: Any,
+    y: Any,
+    *,
+    test_size: float,
+    random_states: Mapping[Hashable, Any],
+) -> dict[Hashable, SearchData]:
+    """Put the training blocks and one copy of the test set per worker on the cluster, for
+    each train/test split named in ``random_states`` (``{split: random_state}``, as dask-ml's
+    ``train_test_split`` takes it; Hyperband's brackets each split with their own, as in
+    dask-ml). The input is persisted first, so the splits share its blocks, and each block of
+    a split is computed on the worker that holds its input block: no block moves (the test
+    set is then copied to every worker). A ``Dataset`` has one split, its validation blocks,
+    shared by all."""
     token = uuid.uuid4().hex[:8]
     workers = sorted(client.nthreads())
     if not workers:
         raise RuntimeError("the Dask cluster has no workers")
     if is_dataset(X):
-        return _place_dataset(client, X, workers, token)
+        shared = _place_dataset(client, X, workers, token)
+        return dict.fromkeys(random_states, shared)
     from dask_ml.model_selection import train_test_split
 
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=test_size, random_state=random_state, shuffle=True
-    )
-    if isinstance(X_train, da.Array) and X_train.ndim == 2 and X_train.numblocks[1] != 1:
-        X_train, X_test = X_train.rechunk({1: -1}), X_test.rechunk({1: -1})
-    persisted = client.persist([X_train, y_train, X_test, y_test])
-    x_blocks, y_blocks, xt_blocks, yt_blocks = (_block_futures(c) for c in persisted)
-    train = list(zip(x_blocks, y_blocks, strict=True))
-    tests = {
-        w: client.submit(
-            concat_test_set,
-            xt_blocks,
-            yt_blocks,
-            key=f"search-test-{token}-{i}",
-            workers=[w],
-            allow_other_workers=True,
+    # The input's blocks first, once for every split; then each split's blocks are computed
+    # on the worker holding their input block (left to itself, the scheduler may compute a
+    # block's split elsewhere, moving the input block there).
+    X, y = client.persist([X, y])
+    inputs = [f for f in _block_futures(X) if not any(f.key[2:])]  # one per row block
+    wait(inputs)
+    who_has = client.who_has(inputs)
+    # Every holder of an input block: a second copy (left where its y was computed, say) may
+    # be dropped by the Active Memory Manager before the split runs; the scheduler then
+    # picks a holder that still has it.
+    homes = [sorted(who_has.get(f.key, ())) or None for f in inputs]
+    out = {}
+    for n, (split, random_state) in enumerate(random_states.items()):
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=test_size, random_state=random_state, shuffle=True
         )
-        for i, w in enumerate(workers)
-    }
-    rows = client.gather([client.submit(len, b, pure=False) for b in y_blocks])
-    _raise_errors(list(tests.values()))
-    futures = [*x_blocks, *y_blocks, *xt_blocks, *yt_blocks]
-    return SearchData(train, tests, list(rows), futures)
+        if isinstance(X_train, da.Array) and X_train.ndim == 2 and X_train.numblocks[1] != 1:
+            X_train, X_test = X_train.rechunk({1: -1}), X_test.rechunk({1: -1})
+        # Pinned: work stealing would move the input blocks to idle workers.
+        parts = _persist_at(client, [X_train, y_train, X_test, y_test], homes)
+        wait_pinned(client, [f for part in parts for f in part], token)
+        x_blocks, y_blocks, xt_blocks, yt_blocks = parts
+        train = list(zip(x_blocks, y_blocks, strict=True))
+        tests = {
+            w: client.submit(
+                concat_test_set,
+                xt_blocks,
+                yt_blocks,
+                key=f"search-test-{token}-{n}-{i}",
+                workers=[w],
+                allow_other_workers=True,
+            )
+            for i, w in enumerate(workers)
+        }
+        rows = client.gather(
+            [
+                client.submit(len, b, pure=False, workers=home, allow_other_workers=True)
+                for b, home in zip(y_blocks, homes, strict=True)
+            ]
+        )
+        _raise_errors(list(tests.values()))
+        futures = [*x_blocks, *y_blocks, *xt_blocks, *yt_blocks]
+        out[split] = SearchData(train, tests, list(rows), futures)
+    return out
 
 
 def _place_dataset(client: Client, dataset: Any, workers: list[str], token: str) -> SearchData:
@@ -192,6 +228,31 @@ def _place_dataset(client: Client, dataset: Any, workers: list[str], token: str)
     rows = [getattr(dataset.blocks[i], "n_rows", 0) or 0 for i in dataset.train_blocks]
     _raise_errors([*train, *tests.values()])
     return SearchData(train, tests, rows, list(train))
+
+
+def _persist_at(
+    client: Client, collections: list[Any], homes: list[list[str] | None]
+) -> list[list[Future]]:
+    """Persist ``collections`` (each with ``len(homes)`` row blocks) block by block, block
+    ``i`` pinned to the workers ``homes[i]`` (``scaleml.search._pins``); their block futures."""
+    where: dict[tuple[str, ...] | None, list[tuple[int, int]]] = {}
+    for i, home in enumerate(homes):
+        where.setdefault(home and tuple(home), []).extend((c, i) for c in range(len(collections)))
+    out: list[list[Any]] = [[None] * len(homes) for _ in collections]
+    for home, places in where.items():
+        blocks = [_block(collections[c], i) for c, i in places]
+        if home is None:
+            persisted = client.persist(blocks)
+        else:
+            persisted = client.persist(blocks, workers=list(home), **PINNED)
+        for (c, i), block in zip(places, persisted, strict=True):
+            out[c][i] = futures_of(block)[0]
+    return out
+
+
+def _block(collection: Any, i: int) -> Any:
+    """Row block ``i`` of a dask array, DataFrame or Series, as a one-block collection."""
+    return collection.blocks[i] if isinstance(collection, da.Array) else collection.partitions[i]
 
 
 def _raise_errors(futures: Sequence[Future]) -> None:

@@ -1,21 +1,26 @@
 """The driver: runs the ``partial_fit`` calls a policy asks for, on the cluster.
 
 Synchronous, on the public ``distributed`` API: ``Client.submit`` and Dask's structured events
-(``Worker.log_event`` / ``Client.subscribe_topic``). Each model lives on one worker, dealt
-round-robin. The models of a group on one worker that are due the same calls travel together
-as a *batch* (at most ``_MAX_BATCH``): a *step* of ``k`` calls is ``k`` chained tasks, each
-training every model of the batch on the same block; the last also scores them on that
-worker's copy of the test set and sends one small report event (scores, calls, timings),
-which the scheduler pushes to the client. No model or data block comes back to the driver.
-Tasks go to the batch's worker with a loose restriction (if it dies, they run elsewhere); the
-blocks a step needs are fetched to it ahead, while it computes the step before. A group's
-models visit the blocks in one shared seeded order, dask-ml's, so an integer ``random_state``
-trains the models dask-ml would.
+(``Worker.log_event`` / ``Client.subscribe_topic``). The models of a group that are due the
+same calls travel together as a *batch* (at most ``_MAX_BATCH``): a *step* of ``k`` calls
+trains every model of the batch on the same blocks; its last task also scores them on the
+copy of the test set of the worker it runs on and sends one small report event (scores,
+calls, timings), which the scheduler pushes to the client. No model or data block comes back
+to the driver. Where the tasks run (``scaleml.search._placement``, submitted by
+``scaleml.search._steps``): by default at the blocks, the batch's model states traveling from
+the worker of one block to the next (then a group's models are cut into at least
+``_BATCHES_PER_WORKER`` batches per worker, which follow each other through the workers);
+for small blocks or large models, on the batch's own worker (models dealt round-robin),
+which fetches the blocks ahead while it computes the step before. Tasks carry a loose
+restriction or, when they follow the blocks, a strict one that work stealing respects,
+loosened if their worker dies (``scaleml.search._pins``): either way a task runs elsewhere if
+its worker dies. A group's models visit the blocks in one shared seeded order, dask-ml's, so
+an integer ``random_state`` trains the models dask-ml would.
 
 Models are grouped (a whole search, or one Hyperband bracket): when every model of a group has
 reported, its policy decides that group's next steps. When those decisions are known ahead
-(``Group.lookahead``: they do not depend on the scores), one task runs several steps
-(*rounds*), scoring after each, up to ``_MAX_ROUNDS``. When a batch starts whose models got the
+(``Group.lookahead``: they do not depend on the scores), one step runs several rounds,
+scoring after each, up to ``_MAX_ROUNDS``. When a batch starts whose models got the
 same calls the last two times (or whose next decision is known), the driver also submits the
 next step, chained on it at low priority: kept if the decision agrees, cancelled if not. The
 scheduler starts it as soon as the batch ends, without a round trip through the client. At
@@ -35,28 +40,30 @@ import queue
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from distributed import Client, Future
+from distributed import Client
 from distributed.scheduler import KilledWorker
 
+from scaleml.errors import mark_model_error
 from scaleml.search._batches import Batch, BlockOrder, Group, Trial, chunks
-from scaleml.search._data import Prefetcher, SearchData
+from scaleml.search._data import SearchData
 from scaleml.search._history import History
-from scaleml.search._tasks import (
-    create_models,
-    estimator_of,
-    fit_models,
-    fit_rounds,
-    report,
-)
+from scaleml.search._placement import MODELS, split_evenly
+from scaleml.search._progress import log_rounds, progress
+from scaleml.search._steps import Steps
+from scaleml.search._tasks import estimator_of, report
 
 logger = logging.getLogger("scaleml.search")
 _MAX_BATCH = 8
 _MAX_ROUNDS = 8
 _MAX_ROUND_ROWS = 1_000_000
 """A task of several rounds holds at most this many rows of training blocks."""
+_BATCHES_PER_WORKER = 2
+"""When the models travel, a group's models due the same calls are cut into at least this
+many batches per worker (each at most ``_MAX_BATCH``): they all start on the same block, and
+then follow each other through the blocks' workers, keeping every worker busy."""
 _MAX_STEP_RETRIES = 2
 _POLL_SECONDS = 1.0
 _ERROR_CHECK_SECONDS = 0.2
@@ -68,7 +75,7 @@ class Driver:
     def __init__(
         self,
         client: Client,
-        data: SearchData,
+        data: Mapping[Hashable, SearchData],
         estimator: Any,
         *,
         fit_params: dict[str, Any],
@@ -77,9 +84,11 @@ class Driver:
         max_in_flight: int,
         log_every: int = 0,
         prefix: str = "",
+        label: str = "",
     ) -> None:
         self.client = client
-        self.data = data
+        self.data = dict(data)
+        """The search's train/test splits, ``{Group.split: SearchData}``."""
         self.estimator = estimator
         self.fit_params = fit_params
         self.scorer = scorer
@@ -87,7 +96,7 @@ class Driver:
         self.max_in_flight = max_in_flight
         self.log_every = log_every
         self.prefix = prefix
-        self.token = uuid.uuid4().hex[:8]
+        self.token = f"{label}-{uuid.uuid4().hex[:8]}" if label else uuid.uuid4().hex[:8]
         self.topic = f"scaleml-search-{self.token}"
         self.trials: dict[Hashable, Trial] = {}
         self._queue: deque[Batch] = deque()
@@ -95,19 +104,30 @@ class Driver:
         self._speculative: dict[str, Batch] = {}
         # The models of each finished step; not its state, which would keep every state alive.
         self._done: dict[str, list[Trial]] = {}
-        self._max_rounds = max(
-            1, min(_MAX_ROUNDS, _MAX_ROUND_ROWS // max(data.train_rows, default=1))
+        most_rows = max((r for d in self.data.values() for r in d.train_rows), default=1)
+        self._max_rounds = max(1, min(_MAX_ROUNDS, _MAX_ROUND_ROWS // max(most_rows, 1)))
+        self.steps = Steps(
+            client,
+            self.data,
+            estimator,
+            fit_params=fit_params,
+            scorer=scorer,
+            token=self.token,
+            topic=self.topic,
         )
-        self._prefetcher = Prefetcher(client, data, self.token)
+        self._logged: dict[Hashable, int] = {}
+        """Per model, how many of its records the progress messages went through."""
+        self._rounds: dict[int, int] = {}
+        """Per group (``id``), its scoring rounds so far."""
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._rounds = 0
+        self._n_workers = max(1, len(client.nthreads()))
         self._errors_checked = 0.0
+        self._workers_checked = time.monotonic()
         self._started = 0.0
 
     def run(self, groups: Sequence[Group]) -> None:
         """Train every group until its policy stops it; raise the first task error."""
         self._started = time.perf_counter()
-        logger.info("[CV%s] creating %d models", self.prefix, sum(len(g.models) for g in groups))
         self.client.subscribe_topic(self.topic, self._on_event)
         try:
             self._create(groups)
@@ -120,6 +140,7 @@ class Driver:
                 else:
                     self._on_report(report_)
                 self._check_errors()
+                self._check_workers()
                 self._fill()
         finally:
             self.client.unsubscribe_topic(self.topic)
@@ -154,14 +175,28 @@ class Driver:
             if batch.state is not None and batch.state.status == "error":
                 self._on_failed(batch)
 
+    def _check_workers(self) -> None:
+        """Every ``_POLL_SECONDS``, see whether a worker left (``Steps.check_workers``)."""
+        now = time.monotonic()
+        if now - self._workers_checked >= _POLL_SECONDS:
+            self._workers_checked = now
+            self.steps.check_workers()
+
     # -- submitting --------------------------------------------------------------------------
 
     def _create(self, groups: Sequence[Group]) -> None:
-        n_blocks = len(self.data.train)
-        workers = sorted(self.data.tests)
         n_models = 0
         for group in groups:
-            order = BlockOrder(n_blocks, group.seed)
+            data = self.data[group.split]
+            workers = sorted(data.tests)
+            progress.info("[CV%s] creating %d models", group.prefix, len(group.models))
+            progress.info(
+                "[CV%s] For training there are between %d and %d examples in each chunk",
+                group.prefix,
+                min(data.train_rows),
+                max(data.train_rows),
+            )
+            order = BlockOrder(len(data.train), group.seed)
             group.live = list(group.models)
             group.waiting = set(group.models)
             group.info = {k: [] for k in group.models}
@@ -171,28 +206,31 @@ class Driver:
                 n_models += 1
             for home, model_ids in homes.items():
                 for chunk in chunks(model_ids, _MAX_BATCH):
-                    source = self.client.submit(
-                        create_models,
-                        self.estimator,
-                        {k: group.models[k] for k in chunk},
-                        key=f"create_models-{self.token}-{uuid.uuid4().hex[:6]}",
-                        workers=[home],
-                        allow_other_workers=True,
-                    )
+                    source = self.steps.create(group, chunk, home, order[0])
                     for model_id in chunk:
                         self.trials[model_id] = Trial(model_id, group, order, home, source)
             self._enqueue([(self.trials[k], 1) for k in group.models], ahead=False)
 
     def _enqueue(self, due: Sequence[tuple[Trial, int]], *, ahead: bool = True) -> None:
-        """Queue steps for models due some calls, batched by worker, start and calls; with
-        ``ahead``, as many rounds as the group's decisions are known ahead."""
+        """Queue steps for models due some calls, batched by start and calls (and by worker
+        when the blocks travel); with ``ahead``, as many rounds as the group's decisions are
+        known ahead."""
         batches: dict[tuple[str, int, int], list[Trial]] = {}
         for trial, calls in due:
-            batches.setdefault((trial.worker, trial.calls_done, calls), []).append(trial)
-        for (_, start, calls), trials in batches.items():
+            moving = self.steps.mode(trial.group) == MODELS
+            home = "" if moving else trial.worker
+            batches.setdefault((home, trial.calls_done, calls), []).append(trial)
+        for (home, start, calls), trials in batches.items():
             rounds = self._rounds_from(trials[0].group, start) if ahead else 1
-            for chunk in chunks(trials, _MAX_BATCH):
-                self._queue.append(Batch(chunk, start, calls, rounds))
+            if home:
+                parts = chunks(trials, _MAX_BATCH)
+            else:
+                # Traveling batches share the blocks' workers: enough of them to pipeline
+                # through every worker, a call or more apart.
+                n_parts = max(-(-len(trials) // _MAX_BATCH), _BATCHES_PER_WORKER * self._n_workers)
+                parts = split_evenly(trials, n_parts)
+            for part in parts:
+                self._queue.append(Batch(list(part), start, calls, rounds))
 
     def _rounds_from(self, group: Group, start: int) -> int:
         """Rounds of a step from ``start`` calls: several where the decisions are known."""
@@ -203,7 +241,7 @@ class Driver:
     def _fill(self) -> None:
         while self._queue and len(self._in_flight) < self.max_in_flight:
             batch = self._queue.popleft()
-            self._submit(batch)
+            self.steps.submit(batch)
             self._start(batch)
 
     def _start(self, batch: Batch) -> None:
@@ -223,53 +261,18 @@ class Driver:
         assert batch.state is not None
         rounds = self._rounds_from(batch.group, batch.end)
         guess = Batch(batch.trials, batch.end, batch.calls, rounds)
-        self._submit(guess, sources=[batch.state], priority=-1)
+        self.steps.submit(guess, sources=[batch.state], priority=-1)
         self._speculative[guess.batch_id] = guess
         for trial in batch.trials:
             trial.speculative = guess
 
     def _drop_guess(self, guess: Batch) -> None:
         del self._speculative[guess.batch_id]
-        self._forget_prefetches(guess)
+        self.steps.forget_prefetches(guess)
         for trial in guess.trials:
             trial.speculative = None
         assert guess.state is not None
         self.client.cancel([guess.state])
-
-    def _submit(self, batch: Batch, sources: list[Future] | None = None, priority: int = 0) -> None:
-        """Chain ``calls`` calls from ``sources``, by default the models' last completed
-        states; the last call scores. A batch of several rounds is one task."""
-        batch.batch_id = f"{self.token}-{uuid.uuid4().hex[:10]}"
-        first = batch.trials[0]
-        model_ids = [t.model_id for t in batch.trials]
-        if sources is None:
-            sources = list({t.source.key: t.source for t in batch.trials}.values())
-        where = {"workers": [first.worker], "allow_other_workers": True, "priority": priority}
-        blocks = [first.order[call] for call in range(batch.start, batch.end)]
-        for block in blocks:
-            self._prefetcher.fetch(batch.prefetches, block, first.worker)
-        xys = [self.data.train[block] for block in blocks]
-        # Calls before the last one of a one-round step: a task each.
-        chained = len(xys) - 1 if batch.rounds == 1 else 0
-        state = None
-        for i in range(chained):
-            args = (sources if state is None else [state], model_ids, xys[i], self.fit_params)
-            key = f"partial_fit-{batch.batch_id}-{i}"
-            state = self.client.submit(fit_models, *args, key=key, **where)
-        batch.state = self.client.submit(
-            fit_rounds,
-            sources if state is None else [state],
-            model_ids,
-            xys[chained:],
-            self.fit_params,
-            self.scorer,
-            self.data.test_on(first.worker),
-            self.topic,
-            batch.batch_id,
-            batch.calls if batch.rounds > 1 else 1,
-            key=f"partial_fit-{batch.batch_id}-{chained}",
-            **where,
-        )
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -293,8 +296,14 @@ class Driver:
     def _on_failed(self, batch: Batch) -> None:
         assert batch.state is not None
         error = batch.state.exception()
-        if not isinstance(error, KilledWorker) or batch.retries >= _MAX_STEP_RETRIES:
-            batch.state.result()  # raises the task's own error
+        if not isinstance(error, KilledWorker):
+            try:
+                batch.state.result()  # raises the task's own error, with its traceback
+            except Exception as exc:
+                mark_model_error(exc)
+                raise
+        if batch.retries >= _MAX_STEP_RETRIES:
+            batch.state.result()
         # Its worker kept dying: start the step again from the last completed states, which
         # Dask recomputes from their lineage if they were lost too.
         del self._in_flight[batch.batch_id]
@@ -307,7 +316,7 @@ class Driver:
                 "[CV%s] model %s lost its worker; restarting", self.prefix, trial.model_id
             )
         again = Batch(batch.trials, batch.start, batch.calls, batch.rounds, batch.retries + 1)
-        self._submit(again)
+        self.steps.submit(again)
         self._start(again)
 
     def _poll(self) -> None:
@@ -326,7 +335,7 @@ class Driver:
         assert batch.state is not None
         group = batch.group
         self._done[batch.batch_id] = batch.trials
-        self._forget_prefetches(batch)
+        self.steps.forget_prefetches(batch)
         elapsed = time.perf_counter() - self._started
         reports = {r["model_id"]: [*r["earlier"], r] for r in result["models"]}
         for round_ in range(batch.rounds):
@@ -347,25 +356,23 @@ class Driver:
                     "score": step["score"],
                     "score_time": step["score_time"],
                     "elapsed_wall_time": when,
-                    "restarted": trial.restarted,
                     **group.extra,
                 }
-                trial.restarted = False
                 group.info[trial.model_id].append(record)
-                self.history.append(record)
+                self.history.append(record, restarted=trial.restarted)
+                trial.restarted = False
         for trial in batch.trials:
             trial.source = batch.state
             group.waiting.discard(trial.model_id)
         if not group.waiting:
             self._decide(group)
 
-    def _forget_prefetches(self, batch: Batch) -> None:
-        self._prefetcher.forget(batch.prefetches)
-        batch.prefetches = {}
-
     def _decide(self, group: Group) -> None:
         info = {k: group.info[k] for k in group.live}
-        self._log_round(info)
+        if not group.decisions:  # the first step's states are there to be measured
+            states = list({self.trials[k].source.key: self.trials[k].source for k in info}.values())
+            self.steps.measure(group, states, len(info), len(info))
+        log_rounds(group, info, self._logged, self._rounds, self.log_every)
         decision = group.policy(info, group.decisions)
         group.decisions.append(decision)
         unknown = set(decision.calls) - set(info)
@@ -392,15 +399,3 @@ class Driver:
             else:
                 self._drop_guess(guess)
         self._enqueue([(self.trials[k], n) for k, n in calls.items() if n > 0 and k not in kept])
-
-    def _log_round(self, info: dict[Hashable, list[dict[str, Any]]]) -> None:
-        self._rounds += 1
-        if not self.log_every or self._rounds % self.log_every:
-            return
-        best = max((records[-1] for records in info.values()), key=lambda r: r["score"])
-        logger.info(
-            "[CV%s] validation score of %0.4f received after %d partial_fit calls",
-            self.prefix,
-            best["score"],
-            best["partial_fit_calls"],
-        )

@@ -3,9 +3,11 @@
 One record per score, i.e. per step of one model (dask-ml's ``history_`` entries):
 ``model_id``, ``params``, ``partial_fit_calls`` (the model's total so far),
 ``partial_fit_time`` (of its last call), ``score``, ``score_time``, ``elapsed_wall_time``
-(seconds since the search started), and scaleml's ``restarted`` (whether the model's state
-was lost with a worker and recomputed before this step), plus ``bracket`` in Hyperband.
-``model_history_``, ``cv_results_``, ``metadata_`` and tracking are views of these records.
+(seconds since the search started), plus ``bracket`` in Hyperband: dask-ml's key sets, exactly.
+Whether a model's state was lost with a worker and recomputed before a step is kept beside
+them (``History.restarts``, the search's ``restarts_``) and added as ``restarted`` to the
+copies the ``on_record`` callbacks get. ``model_history_``, ``cv_results_``, ``metadata_``
+and tracking are views of these records.
 """
 
 from __future__ import annotations
@@ -24,13 +26,20 @@ class History:
 
     def __init__(self, on_record: Iterable[Callable[[Record], object]] = ()) -> None:
         self.records: list[Record] = []
+        self.restarts: list[Record] = []
+        """``{"model_id", "partial_fit_calls"}`` of the records that followed a restart."""
         self._on_record = list(on_record)
 
-    def append(self, record: Record) -> None:
-        """Append one record and tell the callbacks (each gets its own copy)."""
+    def append(self, record: Record, *, restarted: bool = False) -> None:
+        """Append one record and tell the callbacks (each gets its own copy, with
+        ``restarted``: whether the model was recomputed after a worker died before it)."""
         self.records.append(record)
+        if restarted:
+            self.restarts.append(
+                {"model_id": record["model_id"], "partial_fit_calls": record["partial_fit_calls"]}
+            )
         for callback in self._on_record:
-            callback(dict(record))
+            callback({**record, "restarted": restarted})
 
     def by_model(self) -> dict[Hashable, list[Record]]:
         """``{model_id: [record, ...]}`` in order of first appearance (``model_history_``)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
+from collections.abc import Hashable, Sequence
 from functools import partial
 from typing import Any
 
@@ -12,7 +14,7 @@ from sklearn.utils import check_random_state
 
 from scaleml.search import _history, _policies
 from scaleml.search._adaptive import SuccessiveHalvingSearchCV, _check_aggressiveness
-from scaleml.search._base import BaseAdaptiveSearch, check_int
+from scaleml.search._base import BaseAdaptiveSearch, check_max_iter
 from scaleml.search._batches import Group
 from scaleml.search._driver import Driver
 
@@ -27,17 +29,25 @@ class HyperbandSearchCV(BaseAdaptiveSearch):
         max_iter: the most ``partial_fit`` calls any model gets; sets the brackets.
         aggressiveness: the culling factor of each bracket (> 1; 3 by default, 4 is more
             aggressive).
-        patience: stop models on a plateau; True means ``max_iter // aggressiveness``.
+        patience: stop models on a plateau; True means ``max_iter // aggressiveness``; a
+            float is cast to an int, as dask-ml does.
         tol: the improvement that counts for ``patience``.
         test_size: share held out for scoring (ignored for a ``Dataset``).
-        random_state: seeds the sampling (bracket ``b`` uses ``seed + b``) and block orders.
+        random_state: as in dask-ml, each bracket ``b`` is a successive halving with its own
+            random state (``random_state`` for bracket 0, ``seed + b`` for the others, ``seed``
+            drawn from ``random_state``), which samples its parameters, splits the data into
+            its own train and test sets, and orders its blocks: an integer ``random_state``
+            trains dask-ml's models and picks dask-ml's best.
         scoring, verbose, prefix, predict_meta, predict_proba_meta, transform_meta: as in
             :class:`~scaleml.search.IncrementalSearchCV`.
 
     ``metadata`` describes the computation before ``fit`` and ``metadata_`` what ran; model
-    ids are ``"bracket={b}-{i}"`` and ``cv_results_`` has a ``bracket`` column. Unlike dask-ml,
-    all brackets share one train/test split, so their scores compare, and
-    ``rank_test_score`` ranks over all brackets.
+    ids are ``"bracket={b}-{i}"`` and ``cv_results_`` has a ``bracket`` column. Differences
+    from dask-ml: those of :class:`~scaleml.search.IncrementalSearchCV`, and
+    ``rank_test_score`` ranks over all brackets (dask-ml's ranks within each bracket, so
+    several models share rank 1); ``n_splits_`` is set (1), which dask-ml's Hyperband omits.
+    With ``verbose``, each bracket logs dask-ml's ``[CV, bracket=N]`` messages, all of them
+    (dask-ml's brackets share one logger and some of their last messages get lost).
     """
 
     def __init__(
@@ -46,7 +56,7 @@ class HyperbandSearchCV(BaseAdaptiveSearch):
         parameters: dict[str, Any] | list[dict[str, Any]],
         max_iter: int = 81,
         aggressiveness: float = 3,
-        patience: bool | int = False,
+        patience: bool | float = False,
         tol: float | None = 1e-3,
         test_size: float | None = None,
         random_state: Any = None,
@@ -73,26 +83,41 @@ class HyperbandSearchCV(BaseAdaptiveSearch):
         self.transform_meta = transform_meta
 
     def _check_params(self) -> None:
-        check_int("max_iter", self.max_iter, 1)
+        check_max_iter(self.max_iter)
         _check_aggressiveness(self.aggressiveness)
-        if not isinstance(self.patience, int) or (
-            not isinstance(self.patience, bool) and self.patience < 2
-        ):
-            raise ValueError(f"patience must be a bool or an int >= 2, got {self.patience!r}")
+        if not isinstance(self.patience, numbers.Real):
+            raise ValueError(
+                "patience must be an integer (or a subclass like boolean), not "
+                f"patience={self.patience!r} of type {type(self.patience)} "
+                "(patience must be a bool or a number >= 2)"
+            )
         wanted = max(int(self.max_iter // self.aggressiveness), 1)
         if self.patience is True and wanted < 2:
             raise ValueError(
-                f"patience=True means max_iter // aggressiveness = {wanted} calls, which would "
-                "always detect a plateau; raise max_iter or pass an int patience >= 2"
+                f"patience={wanted}<=1 will always detect a plateau. To resolve this, set "
+                f"patience >= 2 (patience=True means max_iter // aggressiveness = {wanted} "
+                "calls; raise max_iter or pass a patience >= 2)"
+            )
+        cast = 0 if isinstance(self.patience, bool) else int(self.patience)
+        if cast != 0 and cast <= 1:
+            raise ValueError(
+                f"patience={cast}<=1 will always detect a plateau. To resolve "
+                f"this, set patience >= 2 (patience must be a bool or a number >= 2, "
+                f"or 0 for none, got {self.patience!r})"
             )
         tol_set = self.tol is not None and not np.isnan(self.tol)
         if not isinstance(self.patience, bool) and self.patience < wanted and tol_set:
             warnings.warn(
-                "The goal of `patience` is to stop training estimators that have already "
-                "converged *when few estimators remain*. Hyperband is already an (almost "
-                "optimal) adaptive scheme, and patience should be large to be a minimal layer "
-                f"on top of Hyperband. To clear this warning, set patience=True, patience >= "
-                f"{wanted}, or tol=None, instead of patience={self.patience}",
+                "The goal of `patience` is to stop training estimators that have "
+                "already converged *when few estimators remain*. "
+                "Hyperband is already an (almost optimal) adaptive scheme, "
+                "and patience should be large to be a minimal layer on top "
+                "of Hyperband. \n\n"
+                "To clear this warning, set \n\n"
+                "    * patience=True\n"
+                f"    * patience >= {self.max_iter // self.aggressiveness}\n"
+                "    * tol=None or tol=np.nan\n\n"
+                f"instead of patience={self.patience} ",  # dask-ml's words
                 UserWarning,
                 stacklevel=3,
             )
@@ -123,9 +148,15 @@ class HyperbandSearchCV(BaseAdaptiveSearch):
         }
 
     def _groups(self, seed: int) -> list[Group]:
+        # Each bracket is dask-ml's SuccessiveHalvingSearchCV with its own random_state: it
+        # samples its parameters, splits the data and orders the blocks with it.
         self._shas = self._brackets()  # most adaptive bracket first
         groups = []
         for b, sha in self._shas.items():
+            if isinstance(sha.random_state, numbers.Integral):
+                seed_b = int(sha.random_state)
+            else:
+                seed_b = seed + b
             params = ParameterSampler(
                 sha.parameters, sha.n_initial_parameters, random_state=sha.random_state
             )
@@ -137,8 +168,13 @@ class HyperbandSearchCV(BaseAdaptiveSearch):
                 max_iter=sha.max_iter,
             )
             models = {f"bracket={b}-{i}": p for i, p in enumerate(params)}
-            groups.append(Group(models, policy, seed + b, extra={"bracket": b}))
+            groups.append(
+                Group(models, policy, seed_b, extra={"bracket": b}, prefix=sha.prefix, split=b)
+            )
         return groups
+
+    def _splits(self, groups: Sequence[Group]) -> dict[Hashable, Any]:
+        return {b: sha.random_state for b, sha in self._shas.items()}
 
     def _set_results(self, driver: Driver, groups: list[Group], history: _history.History) -> Any:
         per_model = history.by_model()

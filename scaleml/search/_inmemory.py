@@ -6,6 +6,9 @@ but one fold's share, as one float matrix) in a worker's memory, and each worker
 several folds at once. So a grid or random search on a ``Dataset`` is for data whose training
 blocks fit in one worker's memory a few times over; larger data calls for an adaptive search
 (``partial_fit``, block by block) or distributed boosting.
+
+dask-ml's searches retry a failed fit task forever on a distributed client; they run through
+:func:`fail_fast_get` instead, which ends the search with the first task's error.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-from scaleml.errors import DatasetError
+from scaleml.errors import DatasetError, SearchSpaceError
 
 
 def dataset_arrays(dataset: Any) -> tuple[da.Array, da.Array]:
@@ -63,3 +66,29 @@ def _numpy_dtype(name: str) -> bool:
     except TypeError:
         return False
     return True
+
+
+def fail_fast_get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
+    """A dask scheduler ``get`` for dask-ml's ``GridSearchCV`` / ``RandomizedSearchCV``
+    (their ``scheduler`` parameter): the search's graph runs on the current distributed client
+    (the threaded scheduler without one), and the first task that fails ends the search with
+    its error. dask-ml's own loop retries a failed fit task forever, and a fit that fails once
+    on bad parameters fails every time.
+
+    Raises:
+        SearchSpaceError: a fit or score task raised ``ValueError`` or ``TypeError`` (a
+            candidate's parameters or the data do not suit the estimator); the message says
+            which error.
+    """
+    from distributed import get_client
+
+    try:
+        client = get_client()
+    except ValueError:  # no distributed client: dask's threads
+        return dask.threaded.get(dsk, keys)
+    try:
+        return client.get(dsk, keys, allow_other_workers=True)
+    except (ValueError, TypeError) as exc:
+        raise SearchSpaceError(
+            f"a candidate of the search failed to fit: {type(exc).__name__}: {exc}"
+        ) from exc

@@ -14,7 +14,7 @@ import warnings
 from typing import Any
 
 from scaleml.errors import SearchSpaceError
-from scaleml.search._space import parse_space
+from scaleml.search._space import check_values, parse_space
 
 SEARCH_METHODS: tuple[str, ...] = ("incremental", "hyperband", "halving", "grid", "random")
 """The ``method`` names :func:`make_search` accepts."""
@@ -47,7 +47,8 @@ def make_search(method: str, estimator: Any, space: dict[str, Any], **options: A
 
     Raises:
         SearchSpaceError: unknown method, a space parameter the estimator does not have, a
-            distribution in a grid search, an unknown option or an invalid option value.
+            candidate value the estimator refuses (:func:`check_values`), a distribution in a
+            grid search, an unknown option or an invalid option value.
     """
     if method not in SEARCH_METHODS:
         raise SearchSpaceError(
@@ -64,6 +65,7 @@ def make_search(method: str, estimator: Any, space: dict[str, Any], **options: A
         )
     params = parse_space(space, grid=method == "grid")
     _check_parameters(estimator, params)
+    check_values(estimator, params)
     cls = _search_class(method)
     _check_option_names(method, cls, options)
     defaults: dict[str, Any] = {}
@@ -71,6 +73,10 @@ def make_search(method: str, estimator: Any, space: dict[str, Any], **options: A
         defaults["decay_rate"] = None
     elif method == "halving":
         defaults["n_initial_iter"] = 1
+    elif method in ("grid", "random"):  # dask-ml retries a failed fit task forever: fail fast
+        from scaleml.search._inmemory import fail_fast_get
+
+        defaults["scheduler"] = fail_fast_get
     search = cls(estimator, params, **{**defaults, **options})
     _check_option_values(method, search)
     return search

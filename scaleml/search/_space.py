@@ -79,6 +79,54 @@ def parse_space(space: dict[str, Any], *, grid: bool = False) -> dict[str, Any]:
     return parsed
 
 
+def check_values(estimator: Any, space: dict[str, Any]) -> None:
+    """Check every candidate value of a parsed ``space`` against ``estimator``'s own parameter
+    constraints (scikit-learn's ``_parameter_constraints``), before any work starts.
+
+    Each value of a list is set on a clone of the estimator, which validates it as ``fit``
+    would; a distribution is checked at both ends of its range. Estimators without declared
+    constraints (XGBoost, LightGBM) are not checked here. Combinations of values that only
+    ``fit`` refuses (a solver that does not support a penalty) still fail at fit time.
+
+    Raises:
+        SearchSpaceError: a value is refused; the message names the parameter and the value.
+    """
+    from sklearn.base import clone
+
+    for name, values in space.items():
+        for value in _candidates(values):
+            try:
+                candidate = clone(estimator).set_params(**{name: value})
+            except (ValueError, TypeError) as exc:
+                raise SearchSpaceError(
+                    f"search space parameter {name!r}: value {_short(value)} is refused: {exc}"
+                ) from None
+            prefix = name.rpartition("__")[0]
+            owner = candidate.get_params(deep=True).get(prefix) if prefix else candidate
+            validate = getattr(owner, "_validate_params", None)
+            if validate is None or not hasattr(owner, "_parameter_constraints"):
+                continue
+            try:
+                validate()
+            except (ValueError, TypeError) as exc:
+                raise SearchSpaceError(
+                    f"search space parameter {name!r}: value {_short(value)} is refused: {exc}"
+                ) from None
+
+
+def _candidates(values: Any) -> list[Any]:
+    """The values of a space entry to check: a list's values, a distribution's ends."""
+    if isinstance(values, list | tuple | np.ndarray):
+        return [_plain(v) for v in values]
+    support = getattr(values, "support", None)
+    if callable(support):
+        low, high = (_plain(v) for v in support())
+        if getattr(getattr(values, "dist", None), "name", "") == "randint":
+            return [int(low), int(high)]  # randint's support is [low, high - 1]
+        return [v for v in (low, high) if math.isfinite(v)]
+    return []
+
+
 def is_finite(values: Any) -> bool:
     """Whether a parsed space entry is a finite list (not a distribution)."""
     return isinstance(values, list)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from dask.sizeof import sizeof
 from distributed import get_worker
 from sklearn.base import clone
 
@@ -40,6 +41,21 @@ class TrialState:
     """When it was scored (``time.time()`` on its worker)."""
     earlier: tuple[dict[str, Any], ...] = ()
     """The model's reports after the earlier rounds of the task that made this state."""
+
+
+@sizeof.register(TrialState)
+def _sizeof_state(state: TrialState) -> int:
+    """The bytes of a model state as Dask counts them (what it moves, what the scheduler
+    weighs): its estimator's arrays and nested estimators, not just the Python object."""
+    return 256 + _estimator_bytes(state.estimator, depth=3)
+
+
+def _estimator_bytes(value: Any, depth: int) -> int:
+    if depth and hasattr(value, "get_params") and hasattr(value, "__dict__"):
+        return sum(_estimator_bytes(v, depth - 1) for v in vars(value).values())
+    if depth and isinstance(value, list | tuple):
+        return 64 + sum(_estimator_bytes(v, depth - 1) for v in value)
+    return int(sizeof(value))
 
 
 Models = dict[Hashable, TrialState]
@@ -72,19 +88,26 @@ def fit_rounds(
     topic: str,
     batch_id: str,
     calls: int = 1,
+    done: int = 0,
+    last: bool = True,
 ) -> Models:
-    """The end of a batch's step: rounds of ``calls`` calls on the blocks ``xys``, each round
-    followed by a score of every model on the test set; then the small report of every round
-    goes to the driver as one Dask event on ``topic`` (pushed to the client by the scheduler:
-    no result to fetch). A re-run of this task after its output was lost sends the report
-    again, which is how the driver learns that the models were recomputed."""
+    """A batch's step, or the part of it on one worker: one call per block of ``xys``, and
+    after every ``calls`` calls of the step (a round) a score of every model on the test set.
+    ``done`` is the step's calls made by the tasks before this one (whose rounds' reports the
+    states carry in ``earlier``). The task that ends the step (``last``) sends the small
+    report of every round to the driver as one Dask event on ``topic`` (pushed to the client
+    by the scheduler: no result to fetch). A re-run of it after its output was lost sends the
+    report again, which is how the driver learns that the models were recomputed."""
     models = _pick(sources, model_ids)
-    x_test, y_test = _arrays(test)
-    earlier: dict[Hashable, list[dict[str, Any]]] = {k: [] for k in models}
-    for first in range(0, len(xys), calls):
-        for xy in xys[first : first + calls]:
-            x, y = _arrays(xy)
-            models = {k: _fit(state, x, y, fit_params) for k, state in models.items()}
+    earlier = {k: list(state.earlier) if done else [] for k, state in models.items()}
+    x_test = y_test = None
+    for i, xy in enumerate(xys):
+        x, y = _arrays(xy)
+        models = {k: _fit(state, x, y, fit_params) for k, state in models.items()}
+        if (done + i + 1) % calls:
+            continue
+        if x_test is None:
+            x_test, y_test = _arrays(test)
         scored = {}
         for model_id, state in models.items():
             started = time.perf_counter()
@@ -98,6 +121,8 @@ def fit_rounds(
             )
             earlier[model_id].append(_model_report(scored[model_id]))
         models = scored
+    if not last:
+        return {k: replace(state, earlier=tuple(earlier[k])) for k, state in models.items()}
     models = {k: replace(state, earlier=tuple(earlier[k][:-1])) for k, state in models.items()}
     get_worker().log_event(topic, report(models, batch_id))
     return models

@@ -6,6 +6,18 @@ from scaleml.tracking._boosting import (
     search_boosting_and_log,
     train_boosting_and_log,
 )
+from scaleml.tracking._insight import (
+    EvaluableModel,
+    candidate_models,
+    learning_history,
+    load_evaluable,
+    log_evaluation,
+)
+from scaleml.tracking._promotion import (
+    PROMOTE_POLICIES,
+    Promotion,
+    register_and_promote,
+)
 from scaleml.tracking._registry import (
     ModelVersionInfo,
     RegisteredVersion,
@@ -21,7 +33,10 @@ from scaleml.tracking._search import TrackedSearch, search_and_log
 from scaleml.tracking._training import TrackedTraining, train_and_log
 
 __all__ = [
+    "PROMOTE_POLICIES",
+    "EvaluableModel",
     "ModelVersionInfo",
+    "Promotion",
     "RegisteredVersion",
     "RunLogger",
     "TrackedBoosting",
@@ -30,10 +45,15 @@ __all__ = [
     "TrackedTraining",
     "Tracker",
     "alias_version",
+    "candidate_models",
     "configure",
+    "learning_history",
+    "load_evaluable",
     "load_model",
+    "log_evaluation",
     "model_version_info",
     "register",
+    "register_and_promote",
     "registered_model_exists",
     "search_and_log",
     "search_boosting_and_log",

@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 from mlflow.entities import Metric
 
 from scaleml.data import Dataset
-from scaleml.tracking._registry import register
+from scaleml.tracking._explain import explain_final_model
+from scaleml.tracking._monitoring import log_contract
+from scaleml.tracking._promotion import Promotion, check_policy, register_and_promote
 from scaleml.tracking._runs import RunLogger, Tracker, class_path
 from scaleml.train import BoostingResult, train_boosting
 
@@ -42,6 +44,7 @@ class TrackedBoosting:
     run_id: str
     model_uri: str
     registered_version: str | None = None
+    promotion: Promotion | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class TrackedBoostingSearch:
     candidate_run_ids: list[str]
     model_uri: str
     registered_version: str | None = None
+    promotion: Promotion | None = None
 
 
 def train_boosting_and_log(
@@ -65,14 +69,17 @@ def train_boosting_and_log(
     run_name: str | None = None,
     register_as: str | None = None,
     alias: str = "champion",
+    promote: str = "if-better",
     **train_options: Any,
 ) -> TrackedBoosting:
     """Run :func:`scaleml.train.train_boosting` inside an MLflow run and log everything.
 
     ``train_options`` are passed on (``eval_set``, ``client``, ``early_stopping_rounds``,
     ``eval_metric``). With ``register_as`` the model is registered under that name and
-    ``alias`` moved to the new version.
+    ``alias`` moved to the new version as ``promote`` says (``"if-better"``, ``"always"``,
+    ``"never"``; see :func:`scaleml.tracking.train_and_log`).
     """
+    check_policy(promote)
     tracker = tracker or Tracker()
     with tracker.run(run_name or f"boost-{_estimator_name(estimator)}") as run:
         run.log_params({f"train.{k}": v for k, v in train_options.items() if _loggable(k, v)})
@@ -80,10 +87,13 @@ def train_boosting_and_log(
         result = train_boosting(estimator, data, y, **train_options)
         log_boosting_result(run, result)
         model_uri = run.log_native_model(result.model, result.library, result.input_example)
-    version = None
-    if register_as:
-        version = register(model_uri, register_as, alias=alias, tracker=tracker).version
-    return TrackedBoosting(result, run.run_id, model_uri, version)
+        log_contract(run, data, result.model, train_options.get("client"))
+        explain_final_model(run, result.model, data, tracker.settings, train_options.get("client"))
+    promotion = _promote(
+        register_as, model_uri, result.model, data, y, alias, promote, tracker, train_options
+    )
+    version = promotion.version if promotion else None
+    return TrackedBoosting(result, run.run_id, model_uri, version, promotion)
 
 
 def search_boosting_and_log(
@@ -96,14 +106,17 @@ def search_boosting_and_log(
     run_name: str | None = None,
     register_as: str | None = None,
     alias: str = "champion",
+    promote: str = "if-better",
     **search_options: Any,
 ) -> TrackedBoostingSearch:
     """Run :func:`scaleml.search.search_boosting` as one parent MLflow run with a nested run
     per candidate, and log the best model (optionally registered with ``alias``).
 
     ``search_options`` are passed on (``method``, ``n_iter``, ``random_state``, ``scoring``,
-    ``eval_set``, ``client``, ``early_stopping_rounds``, ``eval_metric``).
+    ``eval_set``, ``client``, ``early_stopping_rounds``, ``eval_metric``); ``promote`` as
+    for :func:`train_boosting_and_log`.
     """
+    check_policy(promote)
     # Imported here: importing the tracking stage does not import the whole search package.
     from scaleml.search._boosting import search_boosting
 
@@ -157,10 +170,17 @@ def search_boosting_and_log(
         model_uri = parent.log_native_model(
             best.result.model, best.result.library, best.result.input_example
         )
-    version = None
-    if register_as:
-        version = register(model_uri, register_as, alias=alias, tracker=tracker).version
-    return TrackedBoostingSearch(search, parent.run_id, candidate_runs, model_uri, version)
+        log_contract(parent, data, best.result.model, search_options.get("client"))
+        explain_final_model(
+            parent, best.result.model, data, tracker.settings, search_options.get("client")
+        )
+    promotion = _promote(
+        register_as, model_uri, best.result.model, data, y, alias, promote, tracker, search_options
+    )
+    version = promotion.version if promotion else None
+    return TrackedBoostingSearch(
+        search, parent.run_id, candidate_runs, model_uri, version, promotion
+    )
 
 
 def log_boosting_result(
@@ -195,6 +215,34 @@ def log_history(run: RunLogger, history: dict[str, list[float]], prefix: str = "
     ]
     for start in range(0, len(metrics), _METRICS_PER_BATCH):
         run.client.log_batch(run.run_id, metrics=metrics[start : start + _METRICS_PER_BATCH])
+
+
+def _promote(
+    register_as: str | None,
+    model_uri: str,
+    model: Any,
+    data: Any,
+    y: Any,
+    alias: str,
+    promote: str,
+    tracker: Tracker,
+    options: dict[str, Any],
+) -> Promotion | None:
+    if not register_as:
+        return None
+    scoring = options.get("scoring")
+    return register_and_promote(
+        model_uri,
+        register_as,
+        model=model,
+        data=data,
+        y=y,
+        alias=alias,
+        promote=promote,
+        scoring=scoring if isinstance(scoring, str) else None,
+        tracker=tracker,
+        client=options.get("client"),
+    )
 
 
 def _log_data(run: RunLogger, data: Any) -> None:

@@ -51,6 +51,9 @@ def register(
         client.set_registered_model_alias(name, alias, version.version)
     except MlflowException as exc:
         raise TrackingError(f"cannot register {uri} as {name!r}: {exc.message}") from exc
+    from scaleml.tracking._monitoring import tag_version_provenance
+
+    tag_version_provenance(client, name, str(version.version), uri)
     return RegisteredVersion(name, str(version.version), alias)
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import importlib
 import json
-import subprocess
+import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,9 +24,10 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-import scaleml
 from scaleml.config import Settings, get_settings
+from scaleml.dashboard._events import mlflow_run
 from scaleml.data import Dataset
+from scaleml.tracking._provenance import provenance_tags, schema_hash
 
 _MAX_PARAM_LENGTH = 6000  # MLflow's limit on a parameter value
 _DATASET_ATTEMPTS = 3
@@ -38,10 +40,19 @@ class Tracker:
         settings: scaleml settings (tracking URI, experiment); read from the environment when
             omitted. An unset tracking URI leaves MLflow's own default in force.
         experiment: overrides ``settings.experiment``.
+        tags: tags set on every run this tracker opens, a search's trial runs included.
     """
 
-    def __init__(self, settings: Settings | None = None, *, experiment: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        experiment: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
         settings = settings or get_settings()
+        self.settings = settings
+        self.tags = dict(tags or {})
         self.client = configure(settings)
         self.tracking_uri = self.client.tracking_uri
         self.experiment_name = experiment or settings.experiment
@@ -56,14 +67,23 @@ class Tracker:
         tags: dict[str, str] | None = None,
         parent_run_id: str | None = None,
     ) -> Iterator[RunLogger]:
-        """Open a run; end it FINISHED, or FAILED (KILLED on Ctrl-C) if the block raises."""
-        run_tags = {**_provenance_tags(), **(tags or {})}
+        """Open a run; end it FINISHED, or FAILED (KILLED on Ctrl-C) if the block raises.
+
+        Tag values are sent as text (MLflow's REST store refuses anything else)."""
+        run_tags = {
+            **provenance_tags(),
+            **{k: str(v) for k, v in {**self.tags, **(tags or {})}.items()},
+        }
         if parent_run_id:
             run_tags["mlflow.parentRunId"] = parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=name, tags=run_tags)
         logger = RunLogger(self.client, run.info.run_id)
         try:
-            yield logger
+            if parent_run_id:
+                yield logger
+            else:  # the dashboard's pages link the work inside to this run
+                with mlflow_run(run.info.run_id, self.experiment_id, self.tracking_uri):
+                    yield logger
         except BaseException as exc:
             status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
             logger.end(status, error=f"{type(exc).__name__}: {exc}")
@@ -124,9 +144,19 @@ class RunLogger:
                 "dataset.n_blocks": description["n_blocks"],
                 "dataset.n_features": len(description["features"]),
                 "dataset.fingerprint": description["fingerprint"],
+                "dataset.schema_hash": schema_hash(description["schema"], dataset.target),
             }
         )
+        self.set_tags({"scaleml.dataset_fingerprint": description["fingerprint"]})
         self.log_dict(description, "dataset.json")
+        self.log_dataset_input(dataset, context, description)
+
+    def log_dataset_input(
+        self, dataset: Dataset, context: str, description: dict[str, Any] | None = None
+    ) -> None:
+        """Record the dataset as a run input only (no parameters: a run that already logged
+        a dataset keeps its own), tagged with ``context`` (``training``, ``evaluation``)."""
+        description = description or dataset.describe()
         entity = MlflowDataset(
             name=Path(str(description["source"]).rstrip("/")).name or "dataset",
             digest=description["fingerprint"][:36],
@@ -151,7 +181,7 @@ class RunLogger:
     def log_sklearn_model(self, estimator: Any, input_example: Any, name: str = "model") -> str:
         """Log a scikit-learn model with its signature and an input example; return its URI."""
         signature = infer_signature(input_example, estimator.predict(input_example))
-        with mlflow.start_run(run_id=self.run_id):
+        with _resumed(self.run_id):
             info = mlflow.sklearn.log_model(
                 estimator,
                 name=name,
@@ -171,7 +201,7 @@ class RunLogger:
             raise ValueError(f"flavor must be 'xgboost' or 'lightgbm', got {flavor!r}")
         module = importlib.import_module(f"mlflow.{flavor}")
         signature = infer_signature(input_example, model.predict(input_example))
-        with mlflow.start_run(run_id=self.run_id):
+        with _resumed(self.run_id):
             info = module.log_model(
                 model,
                 name=name,
@@ -186,7 +216,53 @@ class RunLogger:
         """End the run with ``status`` (FINISHED, FAILED or KILLED)."""
         if error:
             self.set_tags({"scaleml.error": error[:5000]})
-        self.client.set_terminated(self.run_id, status=status)
+        with quiet_run_links():
+            self.client.set_terminated(self.run_id, status=status)
+
+
+@contextmanager
+def _resumed(run_id: str) -> Iterator[None]:
+    """``mlflow.start_run(run_id=...)`` for a run of any experiment. MLflow refuses to resume
+    a run outside the experiment a caller chose with ``mlflow.set_experiment`` (process-wide
+    state), so that choice is set aside while scaleml logs to its own run, then put back."""
+    from mlflow.tracking import fluent
+
+    chosen = fluent._active_experiment_id
+    fluent._active_experiment_id = None
+    try:
+        with quiet_run_links(), mlflow.start_run(run_id=run_id):
+            yield
+    finally:
+        fluent._active_experiment_id = chosen
+
+
+_QUIET_VARIABLE = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: str | None = None
+
+
+@contextmanager
+def quiet_run_links() -> Iterator[None]:
+    """Keep MLflow from printing "View run ... / View experiment ..." to standard output when
+    a run ends on a tracking server (MLflow's own switch, an environment variable read at each
+    run's end; set while any scaleml run is ending, then put back as it was)."""
+    global _quiet_depth, _quiet_saved
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_saved = os.environ.get(_QUIET_VARIABLE)
+            os.environ[_QUIET_VARIABLE] = "true"
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0:
+                if _quiet_saved is None:
+                    os.environ.pop(_QUIET_VARIABLE, None)
+                else:
+                    os.environ[_QUIET_VARIABLE] = _quiet_saved
 
 
 def configure(settings: Settings | None = None) -> MlflowClient:
@@ -208,30 +284,6 @@ def _pip_requirements(flavor: Any, *extra: str) -> list[str]:
         *flavor.get_default_pip_requirements(),
         *(f"{package}=={metadata.version(package)}" for package in extra),
     ]
-
-
-def _provenance_tags() -> dict[str, str]:
-    tags = {"scaleml.version": scaleml.__version__}
-    commit = _git_commit()
-    if commit:
-        tags["scaleml.git_commit"] = commit
-    return tags
-
-
-def _git_commit() -> str | None:
-    source = Path(scaleml.__file__).resolve().parent
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    commit = done.stdout.strip()
-    return commit if done.returncode == 0 and len(commit) == 40 else None
 
 
 def class_path(estimator: Any) -> str:

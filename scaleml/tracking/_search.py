@@ -17,8 +17,6 @@ Ctrl-C): no run is left RUNNING.
 
 from __future__ import annotations
 
-import json
-import numbers
 import time
 from collections.abc import Callable, Hashable
 from contextlib import nullcontext
@@ -27,14 +25,20 @@ from typing import Any
 
 import numpy as np
 
+from scaleml.dashboard._events import Activity, activity, current, note, publish
 from scaleml.data import Dataset
-from scaleml.tracking._registry import register
-from scaleml.tracking._runs import RunLogger, Tracker, class_path
+from scaleml.tracking._explain import explain_final_model
+from scaleml.tracking._monitoring import log_contract
+from scaleml.tracking._promotion import Promotion, check_policy, register_and_promote
+from scaleml.tracking._runs import RunLogger, Tracker
+from scaleml.tracking._search_describe import (
+    check_candidates,
+    leaderboard,
+    log_search,
+    plain,
+    plain_dict,
+)
 from scaleml.tracking._trial_runs import TrialRuns
-
-_SPACE_KEYS = ("parameters", "param_grid", "param_distributions")
-_NOT_LOGGED = {"estimator", *_SPACE_KEYS, "scheduler", "predict_meta", "predict_proba_meta"}
-_NOT_LOGGED |= {"transform_meta"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class TrackedSearch:
     model_uri: str | None
     registered_version: str | None
     trial_run_ids: dict[Hashable, str]
+    promotion: Promotion | None = None
 
 
 def search_and_log(
@@ -72,6 +77,7 @@ def search_and_log(
     fit_params: dict[str, Any] | None = None,
     register_as: str | None = None,
     alias: str = "champion",
+    promote: str = "if-better",
     run_name: str | None = None,
     on_record: Callable[[dict[str, Any]], object] | None = None,
     dataset: Dataset | None = None,
@@ -88,7 +94,10 @@ def search_and_log(
         tracker: where the runs go (default: a :class:`Tracker` from the environment).
         client: the Dask client to run on (default: the current one).
         fit_params: passed to ``search.fit`` (e.g. ``{"classes": [0, 1]}``).
-        register_as: register the best model under this name and move ``alias`` to it.
+        register_as: register the best model under this name and move ``alias`` to it as
+            ``promote`` says: ``"if-better"`` (when it scores at least as well as the alias's
+            holder on the same validation data: the dataset's validation blocks, else
+            ``X, y``), ``"always"`` or ``"never"``.
         run_name: the parent run's name (default ``search-<Search>-<Estimator>``).
         on_record: called, in the thread that fits, with every history record of an adaptive
             search (``model_id``, ``params``, ``partial_fit_calls``, ``score``, ...), or with
@@ -100,6 +109,7 @@ def search_and_log(
     Returns:
         the :class:`TrackedSearch`.
     """
+    check_policy(promote)
     tracker = tracker or Tracker()
     adaptive = _is_adaptive(search)
     if not adaptive and not _is_cv_search(search):
@@ -107,11 +117,12 @@ def search_and_log(
             "search must be a scaleml adaptive search or a grid/random search with cv_results_,"
             f" got {type(search).__name__}"
         )
+    check_candidates(search)
     name = run_name or f"search-{type(search).__name__}-{type(search.estimator).__name__}"
     with tracker.run(name, tags={"scaleml.kind": "search"}) as parent:
-        trials = TrialRuns(tracker.client, tracker.experiment_id, parent.run_id)
+        trials = TrialRuns(tracker.client, tracker.experiment_id, parent.run_id, tracker.tags)
         try:
-            _log_search(parent, search)
+            log_search(parent, search)
             described = dataset if dataset is not None else X
             if isinstance(described, Dataset):
                 parent.log_dataset(described)  # once, also when X is that same dataset
@@ -124,10 +135,13 @@ def search_and_log(
                     summary = _fit_cv(search, X, y, fit_params, trials, on_record)
                 example = _input_example(X)
             trials.finish()
+            if summary.get("shown") is not None:  # the dashboard's trial table links the runs
+                runs = {str(k): v for k, v in trials.run_ids.items()}
+                publish("search", {"event": "note", "id": summary["shown"].id, "trial_runs": runs})
         except BaseException as exc:
             trials.abort("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
             raise
-        best_params = {k: _plain(v) for k, v in getattr(search, "best_params_", {}).items()}
+        best_params = {k: plain(v) for k, v in getattr(search, "best_params_", {}).items()}
         best_score = float(getattr(search, "best_score_", float("nan")))
         parent.log_params({f"best.{k}": v for k, v in best_params.items()})
         parent.log_metrics({"best_score": best_score, **summary["metrics"]})
@@ -136,14 +150,42 @@ def search_and_log(
         if best_id in trials.run_ids:
             tags["scaleml.best_run_id"] = trials.run_ids[best_id]
         parent.set_tags(tags)
+        parent.log_dict(leaderboard(search), "leaderboard.json")
         model_uri = None
         if hasattr(search, "best_estimator_"):
             model_uri = _log_model(parent, search.best_estimator_, example)
-    version = None
+            described = dataset if dataset is not None else X
+            log_contract(parent, described, search.best_estimator_, client)
+            explain_final_model(
+                parent,
+                search.best_estimator_,
+                dataset if dataset is not None else X,
+                tracker.settings,
+                client,
+            )
+    promotion = None
     if register_as and model_uri:
-        version = register(model_uri, register_as, alias=alias, tracker=tracker).version
+        promotion = register_and_promote(
+            model_uri,
+            register_as,
+            model=search.best_estimator_,
+            data=dataset if dataset is not None else X,
+            y=None if isinstance(dataset if dataset is not None else X, Dataset) else y,
+            alias=alias,
+            promote=promote,
+            scoring=search.scoring if isinstance(search.scoring, str) else None,
+            tracker=tracker,
+            client=client,
+        )
     return TrackedSearch(
-        parent.run_id, search, best_score, best_params, model_uri, version, dict(trials.run_ids)
+        parent.run_id,
+        search,
+        best_score,
+        best_params,
+        model_uri,
+        promotion.version if promotion else None,
+        dict(trials.run_ids),
+        promotion,
     )
 
 
@@ -159,6 +201,7 @@ def _fit_adaptive(
     from scaleml.search._observe import observers_of, unobserve
 
     ended: list[SearchSummary] = []
+    searches: list[Activity | None] = []  # the dashboard's search, to link the trial runs
     tagged: set[tuple[Hashable, str]] = set()
 
     def tag_once(model_id: Hashable, key: str, value: Any) -> None:
@@ -167,8 +210,9 @@ def _fit_adaptive(
             trials.tag(model_id, key, value)
 
     def started(start: dict[str, Any]) -> None:
+        searches.append(current())
         for model_id, params in start["models"].items():
-            trials.open(model_id, f"trial-{model_id}", _plain_dict(params))
+            trials.open(model_id, f"trial-{model_id}", plain_dict(params))
 
     def recorded(record: dict[str, Any]) -> None:
         trials.metric(record["model_id"], "score", record["score"], record["partial_fit_calls"])
@@ -211,7 +255,8 @@ def _fit_adaptive(
         "n_stopped_early": sum(summary.stopped_early.values()),
         "n_restarted": len(restarted),
     }
-    return {"metrics": metrics, "best_model_id": summary.best_model_id}
+    shown = searches[0] if searches else None
+    return {"metrics": metrics, "best_model_id": summary.best_model_id, "shown": shown}
 
 
 def _fit_cv(
@@ -222,15 +267,34 @@ def _fit_cv(
     trials: TrialRuns,
     on_record: Callable[[dict[str, Any]], object] | None,
 ) -> dict[str, Any]:
+    names: list[str] = []
     if isinstance(X, Dataset):
         from scaleml.search._inmemory import dataset_arrays
 
         if y is not None:
             raise ValueError("y must be None when X is a Dataset (its target column is y)")
+        names = list(X.features)
         X, y = dataset_arrays(X)
+    fail_fast = type(search).__module__.startswith("dask_ml") and search.scheduler is None
+    if fail_fast:  # dask-ml retries a failed fit task forever: end the search with its error
+        from scaleml.search._inmemory import fail_fast_get
+
+        search.set_params(scheduler=fail_fast_get)
     started = time.perf_counter()
-    search.fit(X, y, **(fit_params or {}))
+    name = f"{type(search).__name__}({type(search.estimator).__name__})"
+    scoring = search.scoring if isinstance(search.scoring, str) else "default score"
+    try:
+        with activity("search", name, search=type(search).__name__, scoring=scoring) as shown:
+            search.fit(X, y, **(fit_params or {}))
+            _publish_candidates(shown.id, search.cv_results_)
+    finally:
+        if fail_fast:
+            search.set_params(scheduler=None)
     seconds = time.perf_counter() - started
+    if names and hasattr(search, "best_estimator_"):
+        from scaleml.estimators import name_features
+
+        name_features(search.best_estimator_, names)  # fitted on arrays: give it the columns
     results = search.cv_results_
     numeric = [
         key
@@ -238,9 +302,9 @@ def _fit_cv(
         if not key.startswith("param") and np.issubdtype(np.asarray(values).dtype, np.number)
     ]
     for index, params in enumerate(results["params"]):
-        trials.open(index, f"candidate-{index}", _plain_dict(params))
-        summary = {"model_id": index, "params": _plain_dict(params)}
-        summary.update({key: _plain(results[key][index]) for key in numeric})
+        trials.open(index, f"candidate-{index}", plain_dict(params))
+        summary = {"model_id": index, "params": plain_dict(params)}
+        summary.update({key: plain(results[key][index]) for key in numeric})
         if on_record is not None:
             on_record(summary)
     for index in range(len(results["params"])):
@@ -248,43 +312,17 @@ def _fit_cv(
     return {
         "metrics": {"n_candidates": len(results["params"]), "wall_time_s": seconds},
         "best_model_id": getattr(search, "best_index_", None),
+        "shown": shown,
     }
 
 
-def _log_search(run: RunLogger, search: Any) -> None:
-    params = {
-        k: v
-        for k, v in search.get_params(deep=False).items()
-        if k not in _NOT_LOGGED and not callable(v)
-    }
-    estimator = search.estimator
-    space = next((getattr(search, k) for k in _SPACE_KEYS if hasattr(search, k)), {})
-    run.log_params(
-        {
-            "search": class_path(search),
-            "estimator": class_path(estimator),
-            **{f"search.{k}": v for k, v in params.items()},
-            **{f"estimator.{k}": v for k, v in estimator.get_params(deep=False).items()},
-            **{f"space.{k}": v for k, v in _describe(space).items()},
-        }
-    )
-    run.log_dict(_space_json(space), "search_space.json")
-
-
-def _describe(space: Any) -> dict[str, str]:
-    from scaleml.search._space import describe_space
-
-    if isinstance(space, list):  # a list of spaces: describe each, numbered
-        return {f"{i}.{k}": v for i, s in enumerate(space) for k, v in describe_space(s).items()}
-    return describe_space(space)
-
-
-def _space_json(space: Any) -> Any:
-    if isinstance(space, list):
-        return {"spaces": [_space_json(s) for s in space]}
-    return {
-        k: _plain(v) if not hasattr(v, "rvs") else _describe({k: v})[k] for k, v in space.items()
-    }
+def _publish_candidates(search_id: str, results: dict[str, Any]) -> None:
+    """A grid or random search's candidates to the dashboard: one point each (one fit)."""
+    params = {str(i): plain_dict(p) for i, p in enumerate(results["params"])}
+    note(n_models=len(params), models=params)
+    for index, score in enumerate(results.get("mean_test_score", [])):
+        trial = {"event": "trial", "id": search_id, "model": index, "calls": 1, "score": score}
+        publish("search", trial)
 
 
 def _log_model(run: RunLogger, estimator: Any, example: Any) -> str:
@@ -313,21 +351,3 @@ def _is_adaptive(search: Any) -> bool:
 
 def _is_cv_search(search: Any) -> bool:
     return any(hasattr(search, k) for k in ("param_grid", "param_distributions"))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, numbers.Number | str | bool) or value is None:
-        return value
-    try:
-        json.dumps(value)
-    except TypeError:
-        return repr(value)
-    return value
-
-
-def _plain_dict(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in params.items()}

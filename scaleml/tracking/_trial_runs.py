@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
 from scaleml.errors import TrackingError
-from scaleml.tracking._runs import _param_text
+from scaleml.tracking._runs import _param_text, quiet_run_links
 
 FLUSH_RECORDS = 1000
 FLUSH_SECONDS = 2.0
@@ -30,8 +30,15 @@ _PER_REQUEST = 1000  # MLflow's limit of metrics in one log_batch request
 class TrialRuns:
     """The nested runs of one search, written by a background thread in batches."""
 
-    def __init__(self, client: MlflowClient, experiment_id: str, parent_run_id: str) -> None:
+    def __init__(
+        self,
+        client: MlflowClient,
+        experiment_id: str,
+        parent_run_id: str,
+        tags: dict[str, str] | None = None,
+    ) -> None:
         self.client = client
+        self.tags = dict(tags or {})  # set on every trial run (the tracker's own tags)
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.run_ids: dict[Hashable, str] = {}
@@ -39,6 +46,7 @@ class TrialRuns:
         self._pending: dict[Hashable, list[Metric]] = {}
         self._n_pending = 0
         self._error: BaseException | None = None
+        self._aborting = False
         self._queue: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="scaleml-trial-runs", daemon=True)
         self._thread.start()
@@ -69,11 +77,14 @@ class TrialRuns:
             raise TrackingError(f"logging the trial runs failed: {self._error}") from self._error
 
     def abort(self, status: str) -> None:
-        """Write what can be written, then end every run that is still open with ``status``."""
+        """Write what can be written for the runs already created (runs still queued for
+        creation are not created: a cancel waits on MLflow for seconds, not for the backlog),
+        then end every run that is still open with ``status``."""
+        self._aborting = True
         self._stop()
         for model_id, run_id in self.run_ids.items():
             if model_id not in self._ended:
-                with suppress(Exception):
+                with suppress(Exception), quiet_run_links():
                     self.client.set_terminated(run_id, status=status)
 
     # -- the background thread -----------------------------------------------------------------
@@ -94,6 +105,8 @@ class TrialRuns:
                 self._guard(self._flush)
                 return
             kind, payload = item
+            if self._aborting and kind != "flush" and payload[0] not in self.run_ids:
+                continue  # aborting: a trial whose run was never created stays uncreated
             if kind == "flush" or self._n_pending >= FLUSH_RECORDS:
                 self._guard(self._flush)
                 deadline = time.monotonic() + FLUSH_SECONDS
@@ -109,7 +122,11 @@ class TrialRuns:
             self._error = exc
 
     def _do_open(self, model_id: Hashable, name: str, params: dict[str, Any]) -> None:
-        tags = {"mlflow.parentRunId": self.parent_run_id, "scaleml.model_id": str(model_id)}
+        tags = {
+            **self.tags,
+            "mlflow.parentRunId": self.parent_run_id,
+            "scaleml.model_id": str(model_id),
+        }
         run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         self.run_ids[model_id] = run.info.run_id
         self._pending[model_id] = []
@@ -129,7 +146,8 @@ class TrialRuns:
         now = int(time.time() * 1000)
         batch = [Metric(k, float(v), now, 0) for k, v in metrics.items()]
         self._send(model_id, batch, tags)
-        self.client.set_terminated(self.run_ids[model_id], status="FINISHED")
+        with quiet_run_links():
+            self.client.set_terminated(self.run_ids[model_id], status="FINISHED")
         self._ended.add(model_id)
 
     def _flush(self) -> None:

@@ -5,31 +5,33 @@ The model lives on a worker as a future. One task fits a run of consecutive bloc
 fitted, with at most ``prefetch`` blocks in memory; each task is chained to the state the
 previous one returned, so the blocks are fitted in order, and a worker holds at most a few
 blocks plus the model. Validation blocks are read and scored on the workers; only small dicts
-of statistics come back to the driver.
+of statistics come back to the driver (:mod:`scaleml.train._driver`). With ``profile_data``
+the same tasks also gather the contract's statistics (:mod:`scaleml.monitor._pass`).
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from distributed import Client, Future, get_client, wait
+from distributed import Client, get_client
 
+from scaleml.dashboard._events import activity, publish, task_label
 from scaleml.errors import TrainingError
 from scaleml.estimators import is_incremental, name_features
+from scaleml.monitor._pass import TrainingProfiles
+from scaleml.train._driver import Driver
 from scaleml.train._scoring import (
     DEFAULT_SCORING,
-    add_statistics,
     available_metrics,
     estimator_kind,
     improved,
-    metrics_from_statistics,
 )
-from scaleml.train._tasks import BlockColumns, ModelState, fit_blocks, score_blocks
+from scaleml.train._tasks import BlockColumns, ModelState
 
 if TYPE_CHECKING:
     from scaleml.data import Dataset
@@ -62,6 +64,8 @@ class TrainingResult:
     partial_fit_calls: int
     seconds: float
     classes: list[Any] | None = field(default=None)
+    profiles: TrainingProfiles | None = field(default=None)
+    """What the training's pass gathered for the contract (with ``profile_data``)."""
 
     @property
     def final_scores(self) -> dict[str, float]:
@@ -90,6 +94,7 @@ def train_incremental(
     blocks_per_task: int = DEFAULT_BLOCKS_PER_TASK,
     on_epoch_end: Callable[[EpochReport], object] | None = None,
     on_block_done: Callable[[int, int], object] | None = None,
+    profile_data: bool = False,
 ) -> TrainingResult:
     """Train ``estimator`` on ``dataset``'s training blocks with ``partial_fit`` on the cluster.
 
@@ -117,6 +122,9 @@ def train_incremental(
         on_block_done: called with ``(blocks_done, blocks_total)`` once per block fitted or
             scored, in order; the calls for fitted blocks come ``blocks_per_task`` at a time,
             as each task finishes. The total assumes every epoch runs.
+        profile_data: also gather the contract's statistics (:mod:`scaleml.monitor`) in the
+            training's own pass: the first epoch's tasks profile the blocks they read, the
+            last validation profiles the model's predictions; in ``result.profiles``.
 
     Raises:
         TrainingError: an argument is invalid; raised before any work starts.
@@ -130,8 +138,17 @@ def train_incremental(
         classes = dataset.classes(client)
     class_array = None if classes is None else np.asarray(classes)
     columns = BlockColumns(dataset.features, dataset.target, dataset.feature_dtype)
-    driver = _Driver(
-        client, dataset, columns, class_array, prefetch, blocks_per_task, on_block_done, epochs
+    label = task_label(estimator)
+    driver = Driver(
+        client,
+        dataset,
+        columns,
+        class_array,
+        prefetch,
+        blocks_per_task,
+        on_block_done,
+        epochs,
+        label=label,
     )
     rng = np.random.default_rng(random_state)
     started = time.perf_counter()
@@ -141,15 +158,27 @@ def train_incremental(
     best_score: float | None = None
     best_epoch: int | None = None
     stale_epochs = 0
-    try:
+    with (
+        activity(
+            "training",
+            type(estimator).__name__,
+            client=client,
+            epochs=epochs,
+            scoring=scoring,
+            trainer="incremental",
+        ) as here,
+        ExitStack() as stack,
+    ):
+        stack.callback(driver.cancel_outstanding)
         for epoch in range(1, epochs + 1):
             epoch_started = time.perf_counter()
             order = list(dataset.train_blocks)
             if shuffle:
                 order = [int(i) for i in rng.permutation(order)]
             rows_before = driver.rows_seen
-            state = driver.fit_epoch(state, order)
-            scores = driver.validate(state) if scoring else {}
+            state = driver.fit_epoch(state, order, profile=profile_data and epoch == 1)
+            last = epoch == epochs or patience is not None
+            scores = driver.validate(state, profile=profile_data and last) if scoring else {}
             report = EpochReport(
                 epoch=epoch,
                 block_order=order,
@@ -158,6 +187,7 @@ def train_incremental(
                 scores=scores,
             )
             history.append(report)
+            publish("training", _epoch_record(here.id, report), client)
             if on_epoch_end is not None:
                 on_epoch_end(report)
             if scoring:
@@ -168,8 +198,6 @@ def train_incremental(
                 if patience is not None and stale_epochs >= patience:
                     break
         final: ModelState = state.result()
-    finally:
-        driver.cancel_outstanding()
     fitted = final.estimator
     name_features(fitted, list(dataset.features))  # blocks reach partial_fit as arrays
     return TrainingResult(
@@ -183,122 +211,8 @@ def train_incremental(
         partial_fit_calls=final.partial_fit_calls,
         seconds=time.perf_counter() - started,
         classes=None if class_array is None else class_array.tolist(),
+        profiles=driver.gathered() if profile_data else None,
     )
-
-
-class _Driver:
-    """Submits the tasks of one training: one ``fit_blocks`` task per run of consecutive
-    blocks, each chained to the state the previous one returns."""
-
-    def __init__(
-        self,
-        client: Client,
-        dataset: Dataset,
-        columns: BlockColumns,
-        classes: np.ndarray | None,
-        prefetch: int,
-        blocks_per_task: int,
-        on_block_done: Callable[[int, int], object] | None,
-        epochs: int,
-    ) -> None:
-        self.client = client
-        self.dataset = dataset
-        self.columns = columns
-        self.classes = classes
-        self.prefetch = prefetch
-        self.blocks_per_task = blocks_per_task
-        self.on_block_done = on_block_done
-        self.blocks_total = epochs * (len(dataset.train_blocks) + len(dataset.validation_blocks))
-        self.blocks_done = 0
-        self.rows_seen = 0
-        self.token = uuid.uuid4().hex[:8]
-        self._outstanding: list[Future] = []
-
-    def fit_epoch(self, state: Future, order: list[int]) -> Future:
-        """Fit the blocks in ``order``, ``blocks_per_task`` per task; return the final state.
-
-        The next task is submitted before the current one finishes, so the worker that holds
-        the state starts it at once; at most two fit tasks are outstanding, and only one runs
-        (each needs its predecessor's state).
-        """
-        runs = [
-            order[start : start + self.blocks_per_task]
-            for start in range(0, len(order), self.blocks_per_task)
-        ]
-        running: tuple[Future, int] | None = None
-        for run in runs:
-            state = self._fit(state, run)
-            self._outstanding = [state] if running is None else [running[0], state]
-            if running is not None:
-                self._finish(*running)
-            running = (state, len(run))
-        if running is not None:
-            self._outstanding = [running[0]]
-            self._finish(*running)
-        self.rows_seen = self._rows(state)
-        return state
-
-    def validate(self, state: Future) -> dict[str, float]:
-        """Score the model on every validation block, on the workers, ``blocks_per_task``
-        blocks per task."""
-        validation = self.dataset.validation_blocks
-        runs = [
-            validation[start : start + self.blocks_per_task]
-            for start in range(0, len(validation), self.blocks_per_task)
-        ]
-        futures = [
-            self.client.submit(
-                score_blocks,
-                state,
-                [self.dataset.blocks[index] for index in run],
-                self.columns,
-                key=f"score_blocks-{self.token}-{run[0]}-{uuid.uuid4().hex[:6]}",
-            )
-            for run in runs
-        ]
-        self._outstanding = [state, *futures]
-        parts = []
-        for future, run in zip(futures, runs, strict=True):
-            parts.append(future.result())
-            self._count_blocks(len(run))
-        return metrics_from_statistics(add_statistics(parts))
-
-    def cancel_outstanding(self) -> None:
-        """Cancel whatever this training still has on the cluster (after an error)."""
-        pending = [f for f in self._outstanding if not f.done()]
-        if pending:
-            self.client.cancel(pending)
-        self._outstanding = []
-
-    def _fit(self, state: Future, run: list[int]) -> Future:
-        return self.client.submit(
-            fit_blocks,
-            state,
-            [self.dataset.blocks[index] for index in run],
-            self.columns,
-            self.classes,
-            prefetch=self.prefetch,
-            key=f"fit_blocks-{self.token}-{run[0]}-{uuid.uuid4().hex[:6]}",
-        )
-
-    def _finish(self, fitted: Future, n_blocks: int) -> None:
-        wait(fitted)
-        if fitted.status == "error":
-            fitted.result()  # raises the worker's exception here
-        self._count_blocks(n_blocks)
-
-    def _rows(self, state: Future) -> int:
-        return self.client.submit(_rows_seen, state, key=f"rows-{uuid.uuid4().hex}").result()
-
-    def _count_blocks(self, n_blocks: int) -> None:
-        for _ in range(n_blocks):
-            self.blocks_done += 1
-            if self.on_block_done is not None:
-                self.on_block_done(self.blocks_done, self.blocks_total)
-
-
-def _rows_seen(state: ModelState) -> int:
-    return state.rows_seen
 
 
 def _check_arguments(
@@ -342,6 +256,20 @@ def _check_arguments(
     if patience is not None and (not isinstance(patience, int) or patience < 1):
         raise TrainingError(f"patience must be an integer >= 1 or None, got {patience!r}")
     return chosen
+
+
+def _epoch_record(training_id: str, report: EpochReport) -> dict[str, Any]:
+    """What the dashboard's trainings page gets after each epoch."""
+    rate = report.rows / report.seconds if report.seconds > 0 else None
+    return {
+        "event": "epoch",
+        "id": training_id,
+        "epoch": report.epoch,
+        "rows": report.rows,
+        "seconds": report.seconds,
+        "rows_per_s": rate,
+        "scores": report.scores,
+    }
 
 
 def _current_client() -> Client:

@@ -22,6 +22,7 @@ import pandas as pd
 from distributed import Client, Future, wait
 
 from scaleml.data import Block, Dataset
+from scaleml.data._checks import check_frame
 from scaleml.errors import TrainingError
 
 
@@ -58,13 +59,19 @@ def place_dataset(client: Client, dataset: Dataset, *, replicate_validation: boo
     shares = [dataset.train_blocks[k :: len(workers)] for k in range(len(workers))]
     used = [(worker, share) for worker, share in zip(workers, shares, strict=True) if share]
     columns = dataset.columns
-    meta = dataset.blocks[dataset.train_blocks[0]].read(columns).iloc[:0]
+    meta = dataset.meta
     features, target = list(dataset.features), dataset.target
     futures: list[Future] = []
 
     def read(blocks: list[int], worker: str) -> tuple[Future, Future]:
         frame = client.submit(
-            _read_blocks, [dataset.blocks[i] for i in blocks], columns, workers=[worker], pure=False
+            _read_blocks,
+            [dataset.blocks[i] for i in blocks],
+            columns,
+            features,
+            target,
+            workers=[worker],
+            pure=False,
         )
         x = client.submit(operator.getitem, frame, features, workers=[worker], pure=False)
         y = client.submit(operator.getitem, frame, target, workers=[worker], pure=False)
@@ -78,8 +85,11 @@ def place_dataset(client: Client, dataset: Dataset, *, replicate_validation: boo
             validation = [read(dataset.validation_blocks, worker) for worker, _ in used]
         else:
             spread = [dataset.validation_blocks[k :: len(used)] for k in range(len(used))]
+            # Fewer validation blocks than workers: only some workers hold validation rows.
             validation = [
-                read(blocks, worker) for (worker, _), blocks in zip(used, spread, strict=True)
+                read(blocks, worker)
+                for (worker, _), blocks in zip(used, spread, strict=True)
+                if blocks
             ]
     return _collections(
         train,
@@ -212,8 +222,15 @@ def _worker_addresses(client: Client) -> list[str]:
     return workers
 
 
-def _read_blocks(blocks: list[Block], columns: list[str]) -> pd.DataFrame:
-    return pd.concat([block.read(columns) for block in blocks], ignore_index=True)
+def _read_blocks(
+    blocks: list[Block], columns: list[str], features: list[str], target: str
+) -> pd.DataFrame:
+    frames = []
+    for block in blocks:
+        frame = block.read(columns)
+        check_frame(block, frame, features, target)  # NaN features are missing values here
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _concat(*parts: Any) -> Any:

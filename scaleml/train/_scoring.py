@@ -51,16 +51,21 @@ def available_metrics(estimator: Any) -> list[str]:
     return ["inertia"]
 
 
-def block_statistics(estimator: Any, x: np.ndarray, y: np.ndarray | None) -> dict[str, float]:
-    """Additive statistics of the fitted ``estimator`` on one block."""
+def block_statistics(
+    estimator: Any, x: np.ndarray, y: np.ndarray | None, predicted: np.ndarray | None = None
+) -> dict[str, float]:
+    """Additive statistics of the fitted ``estimator`` on one block (``predicted``: its
+    predictions on ``x``, when already made)."""
     kind = estimator_kind(estimator)
     stats: dict[str, float] = {"n": float(len(x))}
+    if kind != "clusterer" and predicted is None:
+        predicted = estimator.predict(x)
     if kind == "classifier":
-        stats["correct"] = float(np.sum(estimator.predict(x) == y))
+        stats["correct"] = float(np.sum(predicted == y))
         if _has_probabilities(estimator):
             stats["log_loss_sum"] = _log_loss_sum(estimator, x, y)
     elif kind == "regressor":
-        residual = y - estimator.predict(x)
+        residual = y - predicted
         stats["sse"] = float(np.dot(residual, residual))
         stats["sae"] = float(np.sum(np.abs(residual)))
         stats["sum_y"] = float(np.sum(y))

@@ -14,6 +14,8 @@ import pyarrow as pa
 
 from scaleml._malloc import trim
 from scaleml.data._blocks import Block, read_xy
+from scaleml.monitor._pass import XYProfiles, output_profile, read_profiled
+from scaleml.monitor._profile import Profile
 from scaleml.train._scoring import add_statistics, block_statistics
 
 XY = tuple[np.ndarray, np.ndarray | None]
@@ -26,6 +28,8 @@ class ModelState:
     estimator: Any
     rows_seen: int = 0
     partial_fit_calls: int = 0
+    profiles: list[dict[str, Profile]] | None = None
+    """The profiles of the blocks the task that returned this state read (when asked)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,11 @@ def load_block(block: Block, columns: BlockColumns) -> XY:
     return read_xy(block, columns.features, columns.target, columns.dtype)
 
 
+def load_profiled_block(block: Block, columns: BlockColumns) -> XYProfiles:
+    """Read one block as ``(X, y)`` with its columns' profiles: ``(X, y, profiles)``."""
+    return read_profiled(block, columns.features, columns.target, columns.dtype)
+
+
 def fit_blocks(
     state: ModelState,
     blocks: list[Block],
@@ -49,6 +58,7 @@ def fit_blocks(
     classes: np.ndarray | None,
     *,
     prefetch: int = 2,
+    profile: bool = False,
 ) -> ModelState:
     """``partial_fit`` on each of ``blocks`` in order, reading ahead while fitting.
 
@@ -59,35 +69,46 @@ def fit_blocks(
 
     The estimator is copied first: the input state stays as it was, so a task that is re-run
     (after a worker died) starts from the same model.
+
+    With ``profile``, the reading thread also profiles each block's columns for the contract
+    (:mod:`scaleml.monitor._pass`), and the state returned holds one profile per block.
     """
     estimator = copy.deepcopy(state.estimator)
     rows = state.rows_seen
     calls = state.partial_fit_calls
     reader = _reader()
+    read = load_profiled_block if profile else load_block
+    profiles: list[dict[str, Profile]] = []
     # Each read is submitted only when a slot is free: reads in flight or done plus the block
     # being fitted never exceed `prefetch`.
-    pending: deque[Future[XY]] = deque()
+    pending: deque[Future[Any]] = deque()
     upcoming = iter(blocks)
     try:
         for block in upcoming:
-            pending.append(reader.submit(load_block, block, columns))
+            pending.append(reader.submit(read, block, columns))
             if len(pending) >= prefetch:
                 break
         while pending:
-            x, y = pending.popleft().result()
+            x, y, *profiled = pending.popleft().result()
+            profiles.extend(profiled)
             _partial_fit(estimator, x, y, classes)
             rows += len(x)
             calls += 1
             del x, y  # this block's slot is free before the next read starts
             following = next(upcoming, None)
             if following is not None:
-                pending.append(reader.submit(load_block, following, columns))
+                pending.append(reader.submit(read, following, columns))
     finally:
         for future in pending:
             future.cancel()
         pending.clear()
         _return_free_memory()
-    return ModelState(estimator, rows, calls)
+    return ModelState(estimator, rows, calls, profiles if profile else None)
+
+
+def take_profiles(state: ModelState) -> list[dict[str, Profile]]:
+    """The block profiles a ``fit_blocks`` task gathered."""
+    return state.profiles or []
 
 
 def score_blocks(state: ModelState, blocks: list[Block], columns: BlockColumns) -> dict[str, float]:
@@ -101,6 +122,23 @@ def score_blocks(state: ModelState, blocks: list[Block], columns: BlockColumns) 
     finally:
         _return_free_memory()
     return add_statistics(parts)
+
+
+def score_and_profile_blocks(
+    state: ModelState, blocks: list[Block], columns: BlockColumns
+) -> tuple[dict[str, float], list[Profile]]:
+    """:func:`score_blocks`, with the profile of the model's predictions on each block."""
+    parts, outputs = [], []
+    try:
+        for block in blocks:
+            x, y = load_block(block, columns)
+            predicted = state.estimator.predict(x)
+            parts.append(block_statistics(state.estimator, x, y, predicted))
+            outputs.append(output_profile(predicted))
+            del x, y, predicted
+    finally:
+        _return_free_memory()
+    return add_statistics(parts), outputs
 
 
 def _partial_fit(

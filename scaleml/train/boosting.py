@@ -12,6 +12,7 @@ per core and fight the other workers for the CPU.
 
 from __future__ import annotations
 
+import numbers
 import os
 import tempfile
 import time
@@ -22,8 +23,9 @@ from typing import Any
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
-from distributed import Client, get_client
+from distributed import Client, get_client, wait
 
+from scaleml.dashboard._events import activity, note, publish
 from scaleml.data import Dataset
 from scaleml.errors import TrainingError
 from scaleml.train._boosting_params import (
@@ -141,24 +143,28 @@ def train_boosting(
         )
     client = client or _current_client()
     started = time.perf_counter()
-    placed = _place(client, data, y, eval_set, replicate_validation=library == "lightgbm")
-    try:
-        threads = min(client.nthreads()[worker] for worker in placed.workers)
-        if library == "xgboost":
-            _fit_xgboost(model, client, placed, threads, early_stopping_rounds, metrics)
-        else:
-            _fit_lightgbm(model, client, placed, early_stopping_rounds, metrics)
-        seconds = time.perf_counter() - started
-        local = _local_model(model, library, threads)
-        scores = _validation_scores(client, local, placed)
-        example = client.submit(_head, placed.first_part, pure=False).result()
-    finally:
-        placed.release()
-    history = _history(model, library)
-    # LightGBM keeps only the trees up to the best round after early stopping: the history
-    # tells how many rounds ran.
-    n_rounds = max([_rounds(model, library), *(len(v) for v in history.values())])
-    n_estimators = model.get_params().get("n_estimators") or _DEFAULT_N_ESTIMATORS
+    name = type(model).__name__
+    with activity("training", name, client=client, trainer=library) as here:
+        placed = _place(client, data, y, eval_set, replicate_validation=library == "lightgbm")
+        try:
+            _raise_read_errors(placed)
+            threads = min(client.nthreads()[worker] for worker in placed.workers)
+            if library == "xgboost":
+                _fit_xgboost(model, client, placed, threads, early_stopping_rounds, metrics)
+            else:
+                _fit_lightgbm(model, client, placed, early_stopping_rounds, metrics)
+            seconds = time.perf_counter() - started
+            local = _local_model(model, library, threads)
+            scores = _validation_scores(client, local, placed)
+            example = client.submit(_head, placed.first_part, pure=False).result()
+        finally:
+            placed.release()
+        history = _history(model, library)
+        # LightGBM keeps only the trees up to the best round after early stopping: the history
+        # tells how many rounds ran.
+        n_rounds = max([_rounds(model, library), *(len(v) for v in history.values())])
+        n_estimators = model.get_params().get("n_estimators") or _DEFAULT_N_ESTIMATORS
+        _publish_rounds(here.id, history, n_rounds, seconds, placed, client)
     return BoostingResult(
         estimator=model,
         model=local,
@@ -175,6 +181,29 @@ def train_boosting(
         features=placed.features,
         input_example=example,
     )
+
+
+def _publish_rounds(
+    training_id: str,
+    history: dict[str, list[float]],
+    n_rounds: int,
+    seconds: float,
+    placed: PlacedData,
+    client: Client,
+) -> None:
+    """The validation history to the dashboard's trainings page: one point per round (at
+    most 200, evenly spaced), the first metric as the page's metric."""
+    if not history:
+        return
+    metric = next(iter(history))
+    rows = getattr(placed.X, "shape", (None,))[0]
+    rate = float(rows) / seconds if isinstance(rows, numbers.Integral) and seconds > 0 else None
+    note(client, scoring=metric, rounds=n_rounds, rows_per_s=rate)
+    n = len(history[metric])
+    for i in sorted({round(k * (n - 1) / 199) for k in range(200)} if n > 200 else range(n)):
+        scores = {name: values[i] for name, values in history.items() if i < len(values)}
+        record = {"event": "epoch", "id": training_id, "epoch": i + 1, "scores": scores}
+        publish("training", {**record, "rows_per_s": rate}, client)
 
 
 def _check_data(data: Any, y: Any, eval_set: Any) -> bool:
@@ -262,6 +291,15 @@ def _fit_lightgbm(
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
         model.fit(placed.X, placed.y, **options)
     model.set_params(client=None)
+
+
+def _raise_read_errors(placed: PlacedData) -> None:
+    """Raise the first error of the placement's reads (bad data: a ``DatasetError`` naming
+    the file) here, as itself, before the libraries see the data."""
+    wait(placed.futures)
+    for future in placed.futures:
+        if future.status == "error":
+            future.result()
 
 
 def _local_model(model: Any, library: Library, threads: int) -> Any:

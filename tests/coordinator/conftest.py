@@ -93,22 +93,28 @@ def coordinator_settings(
         "coordinator_token": TOKEN,
         "data_dir": tmp / "data",
         "cache_dir": tmp / "cache",
+        "coordinator_data_roots": [str(tmp.parent)],  # pytest's base: every test's data
     }
     values.update(overrides)
     return Settings(**values)
 
 
 def wait_for(
-    condition: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2, what: str = ""
+    condition: Callable[[], Any],
+    timeout: float = 60.0,
+    interval: float = 0.2,
+    what: str | Callable[[], str] = "",
 ) -> Any:
-    """Poll ``condition`` until it returns a truthy value; fail the test after ``timeout``."""
+    """Poll ``condition`` until it returns a truthy value; fail the test after ``timeout``
+    (``what``, text or a function giving it at that moment, says what was awaited)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or condition}")
+            said = what() if callable(what) else what
+            pytest.fail(f"timed out after {timeout} s waiting for {said or condition}")
         time.sleep(interval)
 
 

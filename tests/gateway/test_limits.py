@@ -59,6 +59,9 @@ def test_a_full_queue_answers_503_with_retry_after_at_once_and_slow_ones_504(
     # One request in flight and two queued (each waits 0.3 s, then 504); the rest: 503 at once.
     assert statuses.count(503) >= 7 and statuses.count(504) >= 1, statuses
     assert set(statuses) <= {503, 504}
+    # "At once": every 503 came back before the first 504, which waited out the time limit
+    # (relative, not a duration: a loaded machine slows both).
+    first_504 = min(seconds for answer, seconds in answers if answer.status_code == 504)
     for answer, seconds in answers:
         body = answer.json()
         if answer.status_code == 503:
@@ -67,7 +70,7 @@ def test_a_full_queue_answers_503_with_retry_after_at_once_and_slow_ones_504(
                 body["error_code"] == "TEMPORARILY_UNAVAILABLE"
                 and "queue is full" in body["message"]
             )
-            assert seconds < 0.3
+            assert seconds < first_504
         else:
             assert body["error_code"] == "DEADLINE_EXCEEDED" and "0.3 s" in body["message"]
 

@@ -297,8 +297,10 @@ def test_observe_sees_every_record_and_the_summary(client: Client, small_xy: tup
     search.fit(X, y, classes=[0, 1])
 
     assert [s["n_models"] for s in starts] == [6]
-    assert records == search.history_
-    assert all(r["restarted"] is False for r in records)
+    # The hook's records say whether the model was restarted; history_ keeps dask-ml's keys.
+    assert records == [{**r, "restarted": False} for r in search.history_]
+    assert all("restarted" not in r for r in search.history_)
+    assert search.restarts_ == []
     [summary] = ends
     assert summary.best_model_id == search.best_index_
     assert summary.best_score == search.best_score_
@@ -415,3 +417,83 @@ def test_an_integer_random_state_trains_the_models_dask_ml_would(
 
     assert list(search.cv_results_["test_score"]) == expected  # exactly: the same predictions
     assert search.best_score_ == max(expected)
+
+
+@pytest.mark.parametrize(
+    ("search", "texts"),
+    [
+        (IncrementalSearchCV(MODEL, PARAMS, max_iter=0), ["max_iter < 1 is not supported"]),
+        (HyperbandSearchCV(MODEL, PARAMS, max_iter=0), ["max_iter < 1 is not supported"]),
+        (IncrementalSearchCV(MODEL, PARAMS, verbose=-1), ["0 <= verbose <= 1"]),
+        (HyperbandSearchCV(MODEL, PARAMS, verbose=2), ["0 <= verbose <= 1"]),
+        (
+            IncrementalSearchCV(MODEL, PARAMS, patience=1),
+            ["patience >= 2", "always detect a plateau"],
+        ),
+        (
+            HyperbandSearchCV(MODEL, PARAMS, patience=1),
+            ["patience >= 2", "always detect a plateau"],
+        ),
+        (
+            HyperbandSearchCV(MODEL, PARAMS, max_iter=3, patience=True),
+            ["patience >= 2", "always detect a plateau"],
+        ),
+        (IncrementalSearchCV(MODEL, PARAMS, patience=2.0), ["must be an integer"]),
+    ],
+)
+def test_bad_parameters_raise_with_dask_mls_words(
+    client: Client, small_xy: tuple, search: Any, texts: list[str]
+) -> None:
+    """Code ported from dask-ml matches on its messages: they are in ours, word for word."""
+    X, y = small_xy
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # decay_rate's and patience's own warnings
+        with pytest.raises(ValueError) as raised:
+            search.fit(X, y, classes=[0, 1])
+    for text in texts:
+        assert text in str(raised.value)
+
+
+def test_hyperband_takes_a_float_patience_as_dask_ml_does(client: Client, small_xy: tuple) -> None:
+    """dask-ml casts a float patience (``max_iter / aggressiveness`` is one) to an int."""
+    for patience in (76.0, 4.0):
+        ours = HyperbandSearchCV(MODEL, PARAMS, max_iter=243, patience=patience, random_state=0)
+        theirs = DaskHyperband(MODEL, PARAMS, max_iter=243, patience=patience, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # both warn that patience < max_iter // 3
+            assert ours.metadata == theirs.metadata
+    X, y = small_xy
+    search = HyperbandSearchCV(MODEL, PARAMS, max_iter=9, patience=4.0, tol=None, random_state=0)
+    search.fit(X, y, classes=[0, 1])
+    brackets = search.metadata_["brackets"]
+    assert {b["SuccessiveHalvingSearchCV params"]["patience"] for b in brackets} == {4}
+    assert search.metadata_["n_models"] == 17
+
+
+def test_an_estimator_scattered_to_the_cluster_is_accepted(client: Client, small_xy: tuple) -> None:
+    """dask-ml's docs scatter large models first; the search trains the same models."""
+    X, y = small_xy
+    kwargs = dict(n_initial_parameters=3, max_iter=3, random_state=0, decay_rate=None)
+    scattered = IncrementalSearchCV(client.scatter(MODEL), PARAMS, **kwargs).fit(
+        X, y, classes=[0, 1]
+    )
+    local = IncrementalSearchCV(MODEL, PARAMS, **kwargs).fit(X, y, classes=[0, 1])
+    assert list(scattered.cv_results_["test_score"]) == list(local.cv_results_["test_score"])
+    assert scattered.predict(X[:10]).compute().shape == (10,)
+
+
+def test_scores_per_fit_is_deprecated_with_dask_mls_warning(
+    client: Client, small_xy: tuple
+) -> None:
+    X, y = small_xy
+    search = IncrementalSearchCV(
+        MODEL, PARAMS, n_initial_parameters=2, max_iter=4, scores_per_fit=2, decay_rate=None
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        search.fit(X, y, classes=[0, 1])
+    [warning] = [w for w in caught if "scores_per_fit" in str(w.message)]
+    assert warning.category is UserWarning
+    assert "Specify fits_per_score=2 instead" in str(warning.message)
+    for records in search.model_history_.values():  # scored every 2 calls
+        assert set(np.diff([r["partial_fit_calls"] for r in records])) == {2}

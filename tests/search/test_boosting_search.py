@@ -29,8 +29,9 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
 
 @pytest.mark.slow
 def test_tracked_grid_search_picks_the_best_candidate_with_parent_and_nested_runs(
-    client: Client, dataset: Dataset, settings: Settings
+    client: Client, dataset: Dataset, any_store_settings: Settings
 ) -> None:
+    settings = any_store_settings
     tracker = Tracker(settings)
     name = f"search-{tracker.experiment_name}"
     space = {"max_depth": [1, 4], "learning_rate": [0.05, 0.3]}

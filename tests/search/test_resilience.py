@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from dask_ml.datasets import make_classification
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, get_task_stream
 from mlflow import MlflowClient
 from sklearn.linear_model import SGDClassifier
 
@@ -20,7 +20,7 @@ from scaleml.search import IncrementalSearchCV, observe
 from scaleml.tracking import Tracker, search_and_log
 from tests.search.conftest import PARAMS
 
-TIMING = {"partial_fit_time", "score_time", "elapsed_wall_time", "restarted"}
+TIMING = {"partial_fit_time", "score_time", "elapsed_wall_time"}
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_search_survives_a_worker_killed_mid_search(own_client: Client) -> None:
     assert list(disturbed.cv_results_["partial_fit_calls"]) == [25] * 4
     for records in disturbed.model_history_.values():
         assert [r["partial_fit_calls"] for r in records] == list(range(1, 26))
-    restarted = {r["model_id"] for r in disturbed.history_ if r["restarted"]}
+    restarted = {r["model_id"] for r in disturbed.restarts_}
     assert restarted, "the models whose state was lost are marked restarted"
     # Recomputed from lineage, the lost models continued exactly where they were.
     assert without_timing(disturbed.model_history_) == without_timing(undisturbed.model_history_)
@@ -123,7 +123,7 @@ def test_a_tracked_search_ends_with_consistent_runs_after_a_worker_died(
     runs = store.search_runs([tracker.experiment_id])
     assert len(runs) == 5  # the parent and 4 trials
     assert {r.info.status for r in runs} == {"FINISHED"}
-    restarted = {r["model_id"] for r in tracked.search.history_ if r["restarted"]}
+    restarted = {r["model_id"] for r in tracked.search.restarts_}
     assert restarted, "the models whose state was lost are marked restarted"
     parent = store.get_run(tracked.run_id)
     assert parent.data.metrics["n_restarted"] == len(restarted)
@@ -134,3 +134,33 @@ def test_a_tracked_search_ends_with_consistent_runs_after_a_worker_died(
         assert run.data.metrics["restarted"] == int(model_id in restarted)
         steps = store.get_metric_history(run_id, "score")
         assert sorted(m.step for m in steps) == list(range(1, 26))  # no step lost or doubled
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)  # a step left pinned to the dead worker would wait forever
+def test_a_search_whose_models_follow_the_blocks_survives_a_worker_killed(
+    own_client: Client,
+) -> None:
+    """Blocks of 1.2 MB: the models travel to them, each step pinned to its block's worker
+    (work stealing leaves it there). The killed worker takes blocks and model states with it;
+    Dask recomputes them, and the steps pinned to it run on the workers left."""
+    X, y = make_classification(
+        n_samples=36_000, n_features=20, n_informative=5, chunks=9_000, random_state=5
+    )
+    undisturbed = search().fit(X, y, classes=[0, 1])
+
+    killed: list[str] = []
+    disturbed = observe(search(), on_record=killer(own_client, killed, after=30))
+    with get_task_stream(own_client) as stream:
+        disturbed.fit(X, y, classes=[0, 1])
+
+    assert killed, "a worker was killed during the search"
+    keys = [str(task["key"]) for task in stream.data]
+    assert not [k for k in keys if k.startswith("prefetch-")], "no block was fetched"
+    assert [k for k in keys if k.startswith("partial_fit-")]
+    assert list(disturbed.cv_results_["partial_fit_calls"]) == [25] * 4
+    for records in disturbed.model_history_.values():
+        assert [r["partial_fit_calls"] for r in records] == list(range(1, 26))
+    assert {r["model_id"] for r in disturbed.restarts_}, "the models hit are marked restarted"
+    assert without_timing(disturbed.model_history_) == without_timing(undisturbed.model_history_)
+    assert disturbed.best_score_ == undisturbed.best_score_ > 0.5

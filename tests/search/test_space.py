@@ -145,3 +145,40 @@ def test_make_search_refuses_bad_input_before_any_work(
     with pytest.raises(SearchSpaceError) as error:
         make_search(*args, **options)
     assert message in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("method", "estimator", "space", "named"),
+    [
+        ("grid", LogisticRegression(), {"C": [1.0, "abc"]}, "'abc'"),
+        ("hyperband", SGDClassifier(), {"penalty": ["l2", "l3"]}, "'l3'"),
+        ("incremental", SGDClassifier(), {"alpha": [float("nan"), 0.1]}, "nan"),
+        (
+            "random",
+            SGDClassifier(),
+            {"alpha": {"distribution": "uniform", "low": -1, "high": 1}},
+            "-1",
+        ),
+        ("halving", SGDClassifier(), {"n_iter_no_change": {"range": {"start": 0, "stop": 3}}}, "0"),
+    ],
+)
+def test_every_candidate_value_is_checked_before_any_work(
+    method: str, estimator: Any, space: dict[str, Any], named: str
+) -> None:
+    name = next(iter(space))
+    with pytest.raises(SearchSpaceError, match=f"parameter '{name}': value {named}") as caught:
+        make_search(method, estimator, space)
+    assert "must be" in str(caught.value)  # scikit-learn's constraint, as it says it
+
+
+def test_check_values_accepts_valid_candidates_and_sees_nested_parameters() -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from scaleml.search import check_values
+
+    check_values(SGDClassifier(), parse_space(json.loads(SPACE_JSON)))
+    pipeline = make_pipeline(StandardScaler(), SGDClassifier())
+    check_values(pipeline, {"sgdclassifier__alpha": [1e-4]})
+    with pytest.raises(SearchSpaceError, match="'sgdclassifier__alpha': value -1"):
+        check_values(pipeline, {"sgdclassifier__alpha": [1e-4, -1]})

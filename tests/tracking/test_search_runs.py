@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import warnings
 from collections.abc import Hashable
 from typing import Any
 
@@ -18,6 +20,7 @@ from sklearn.naive_bayes import MultinomialNB
 
 from scaleml.config import Settings
 from scaleml.data import Dataset
+from scaleml.errors import SearchSpaceError
 from scaleml.search import (
     IncrementalSearchCV,
     make_search,
@@ -45,9 +48,13 @@ def _sgd() -> SGDClassifier:
     return SGDClassifier(tol=1e-3, penalty="elasticnet", random_state=0)
 
 
+def _all_runs(tracker: Tracker) -> list[Run]:
+    return MlflowClient(tracker.tracking_uri).search_runs([tracker.experiment_id], max_results=500)
+
+
 def _runs(tracker: Tracker) -> tuple[Run, list[Run]]:
     """The search's parent run and its nested runs."""
-    runs = MlflowClient(tracker.tracking_uri).search_runs([tracker.experiment_id], max_results=500)
+    runs = _all_runs(tracker)
     [parent] = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == len(runs) - 1
@@ -55,8 +62,12 @@ def _runs(tracker: Tracker) -> tuple[Run, list[Run]]:
 
 
 def test_hyperband_gets_a_parent_run_and_a_nested_run_per_model(
-    client: Client, settings: Settings, xy: tuple[Any, Any]
+    client: Client,
+    any_store_settings: Settings,
+    xy: tuple[Any, Any],
+    capfd: pytest.CaptureFixture,
 ) -> None:
+    settings = any_store_settings
     tracker = Tracker(settings)
     seen: list[dict[str, Any]] = []
     mine: list[Hashable] = []
@@ -125,6 +136,9 @@ def test_hyperband_gets_a_parent_run_and_a_nested_run_per_model(
     info = mlflow.models.get_model_info(tracked.model_uri)
     assert info.signature is not None and info.saved_input_example_info is not None
 
+    # MLflow printed no "View run ... / View experiment ..." line per run (HTTP store).
+    assert "View run" not in capfd.readouterr().out
+
     # The user's observer stays attached after the tracked fit; the tracking one does not.
     n_seen = len(seen)
     search.set_params(max_iter=3).fit(*xy, classes=[0, 1])
@@ -133,8 +147,9 @@ def test_hyperband_gets_a_parent_run_and_a_nested_run_per_model(
 
 
 def test_dataset_search_registers_a_model_that_loads_and_predicts(
-    client: Client, settings: Settings, classification: Dataset
+    client: Client, any_store_settings: Settings, classification: Dataset
 ) -> None:
+    settings = any_store_settings
     tracker = Tracker(settings)
     name = f"search-{tracker.experiment_name}"
     search = IncrementalSearchCV(
@@ -174,6 +189,11 @@ def test_a_search_stopped_mid_way_ends_every_run(
     def cancel(record: dict[str, Any]) -> None:
         seen.append(record)
         if len(seen) == 6:
+            # The trial runs are created by a background thread; a cancel drops the ones still
+            # queued, so wait until all four exist to check that each of them is ended.
+            deadline = time.monotonic() + 60
+            while len(_all_runs(tracker)) < 5 and time.monotonic() < deadline:
+                time.sleep(0.1)
             raise stop
 
     search = IncrementalSearchCV(
@@ -183,7 +203,7 @@ def test_a_search_stopped_mid_way_ends_every_run(
         search_and_log(search, *xy, tracker=tracker, client=client, on_record=cancel)
     parent, trials = _runs(tracker)
     assert parent.info.status == status
-    assert len(trials) == 4  # every trial's run was opened when the search started
+    assert len(trials) == 4
     assert {r.info.status for r in trials} == {status}
     if status == "FAILED":
         assert parent.data.tags["scaleml.error"] == "RuntimeError: cancelled by user"
@@ -204,8 +224,9 @@ def test_a_worker_error_fails_the_parent_and_every_trial(
 
 
 def test_grid_search_gets_a_nested_run_per_candidate(
-    client: Client, settings: Settings, xy: tuple[Any, Any]
+    client: Client, any_store_settings: Settings, xy: tuple[Any, Any]
 ) -> None:
+    settings = any_store_settings
     tracker = Tracker(settings)
     summaries: list[dict[str, Any]] = []
     search = GridSearchCV(
@@ -256,4 +277,37 @@ def test_random_search_on_a_dataset_reads_its_training_blocks(
     assert 0.5 < tracked.best_score <= 1.0
     served = mlflow.pyfunc.load_model(tracked.model_uri)
     example = classification.input_example(10)
-    np.testing.assert_array_equal(served.predict(example), search.best_estimator_.predict(example))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predicted = served.predict(example)
+    assert not [w for w in caught if "feature names" in str(w.message)]
+    np.testing.assert_array_equal(predicted, search.best_estimator_.predict(example))
+
+
+@pytest.mark.timeout(180)  # dask-ml alone retries the failed fit task forever
+@pytest.mark.parametrize("built_by", ["make_search", "dask-ml"])
+def test_a_candidate_failing_at_fit_fails_the_search_at_once(
+    client: Client, settings: Settings, xy: tuple[Any, Any], built_by: str
+) -> None:
+    """l1_ratio=0.5 is a valid value, but lbfgs cannot fit it: only the fit finds out."""
+    tracker = Tracker(settings)
+    space = {"l1_ratio": [0.0, 0.5]}
+    if built_by == "make_search":
+        search = make_search("grid", LogisticRegression(), space, cv=2)
+    else:
+        search = GridSearchCV(LogisticRegression(), space, cv=2)
+    with pytest.raises(SearchSpaceError, match="failed to fit: ValueError: Solver lbfgs"):
+        search_and_log(search, *xy, tracker=tracker, client=client)
+    runs = MlflowClient(tracker.tracking_uri).search_runs([tracker.experiment_id])
+    assert [r.info.status for r in runs] == ["FAILED"]  # the parent; no trial had started
+    assert "Solver lbfgs supports only" in runs[0].data.tags["scaleml.error"]
+
+
+def test_a_refused_candidate_value_stops_the_search_before_any_run(
+    client: Client, settings: Settings, xy: tuple[Any, Any]
+) -> None:
+    tracker = Tracker(settings)
+    search = IncrementalSearchCV(_sgd(), {"penalty": ["l2", "l3"]}, max_iter=2, decay_rate=None)
+    with pytest.raises(SearchSpaceError, match="parameter 'penalty': value 'l3' is refused"):
+        search_and_log(search, *xy, tracker=tracker, client=client)
+    assert MlflowClient(tracker.tracking_uri).search_runs([tracker.experiment_id]) == []

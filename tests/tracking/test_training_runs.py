@@ -1,4 +1,5 @@
 import subprocess
+import uuid
 from pathlib import Path
 
 import mlflow
@@ -26,8 +27,9 @@ def _store(settings: Settings) -> MlflowClient:
 
 
 def test_a_training_run_holds_params_epoch_metrics_dataset_model_and_tags(
-    client: Client, classification: Dataset, settings: Settings
+    client: Client, classification: Dataset, any_store_settings: Settings
 ) -> None:
+    settings = any_store_settings
     tracker = Tracker(settings)
     tracked = train_and_log(
         SGDClassifier(loss="log_loss", alpha=3e-4, random_state=0),
@@ -107,8 +109,9 @@ def test_a_worker_error_also_fails_the_run(
 
 
 def test_registering_twice_moves_the_alias_to_the_new_version(
-    client: Client, classification: Dataset, settings: Settings
+    client: Client, classification: Dataset, any_store_settings: Settings
 ) -> None:
+    settings = any_store_settings
     tracker = Tracker(settings)
     name = f"model-{tracker.experiment_name}"
     first = train_and_log(
@@ -154,3 +157,20 @@ def test_experiments_keep_their_artifacts_where_the_settings_say(
     assert experiment.artifact_location == artifacts.resolve().as_uri()
     [written] = artifacts.rglob("answer.json")
     assert written.read_text().strip().startswith("{")
+
+
+def test_a_notebooks_own_mlflow_experiment_does_not_stop_logging(
+    client: Client, classification: Dataset, settings: Settings
+) -> None:
+    mlflow.set_tracking_uri(str(settings.mlflow_tracking_uri))
+    mlflow.set_experiment(f"the-users-own-{uuid.uuid4().hex[:8]}")
+    try:
+        tracked = train_and_log(
+            SGDClassifier(random_state=0), classification, tracker=Tracker(settings), client=client
+        )
+        assert MlflowClient(settings.mlflow_tracking_uri).get_run(tracked.run_id).info.status == (
+            "FINISHED"
+        )
+        assert mlflow.tracking.fluent._active_experiment_id is not None  # the user's, kept
+    finally:
+        mlflow.tracking.fluent._active_experiment_id = None

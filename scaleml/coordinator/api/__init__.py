@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 import scaleml
 from scaleml.config import Settings, get_settings
+from scaleml.coordinator.api._guards import BodyGuard, validation_error
 from scaleml.coordinator.api.routes import events, health, jobs
 from scaleml.coordinator.service import Coordinator
 
@@ -28,6 +30,7 @@ def create_app(
         run_jobs: start the engine's loop with the app (False: an API that only queues).
     """
     coordinator = coordinator or Coordinator(settings or get_settings())
+    limits = coordinator.settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,6 +48,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.coordinator = coordinator
+    app.add_middleware(
+        BodyGuard,
+        max_bytes=limits.coordinator_max_body_bytes,
+        timeout_s=limits.coordinator_body_timeout_s,
+    )
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(jobs.router)
     app.include_router(events.router)
     app.include_router(health.router)

@@ -33,19 +33,27 @@ StoreDep = Annotated[JobStore, Depends(get_store)]
 def require_token(
     coordinator: CoordinatorDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Refuse the request (401) unless it carries the bearer token, when one is set."""
-    expected = coordinator.settings.coordinator_token
-    if expected is None:
-        return
-    given = credentials.credentials if credentials is not None else ""
-    if not secrets.compare_digest(given.encode(), expected.encode()):
+) -> str | None:
+    """Refuse the request (401) unless it carries the bearer token (or one of the force
+    tokens), when one is set; return the token the request carries."""
+    settings = coordinator.settings
+    given = credentials.credentials if credentials is not None else None
+    if settings.coordinator_token is None:
+        return given
+    accepted = [settings.coordinator_token, *settings.coordinator_force_tokens]
+    sent = (given or "").encode()
+    if not any([secrets.compare_digest(sent, token.encode()) for token in accepted]):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="missing or wrong bearer token: send 'Authorization: Bearer <token>' with "
             "the coordinator's SCALEML_COORDINATOR_TOKEN",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    return given
+
+
+TokenDep = Annotated[str | None, Depends(require_token)]
+"""The bearer token of the request (checked)."""
 
 
 def get_job(

@@ -33,6 +33,8 @@ class JobOut(BaseModel):
     error: str | None = None
     owner: str | None = Field(default=None, description="The coordinator replica running it.")
     cancel_requested: bool = False
+    attempt: int = Field(default=1, description="The attempt running (or next to run), from 1.")
+    max_attempts: int = Field(default=1, description="Attempts allowed if coordinators die.")
 
     @classmethod
     def of(cls, row: JobRow) -> JobOut:
@@ -56,6 +58,8 @@ class JobOut(BaseModel):
             error=row.error,
             owner=row.owner,
             cancel_requested=bool(row.cancel_requested),
+            attempt=row.attempt,
+            max_attempts=row.max_attempts,
         )
 
 

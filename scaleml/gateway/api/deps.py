@@ -7,14 +7,16 @@ time on every request.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import ClientDisconnect
 
-from scaleml.gateway._errors import ClientGone, PayloadTooLarge, Unauthorized
+from scaleml.gateway._errors import ClientGone, PayloadTooLarge, RequestTimeout, Unauthorized
 from scaleml.gateway._gateway import Gateway
 
 
@@ -26,7 +28,16 @@ async def get_gateway(request: Request) -> Gateway:
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 
-async def require_token(request: Request) -> None:
+# Documents the bearer token in the OpenAPI schema; the check itself is check_token's.
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="gatewayToken",
+    description="SCALEML_GATEWAY_TOKEN, when the gateway is started with one (else none).",
+)
+BearerDoc = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+
+
+async def require_token(request: Request, _: BearerDoc) -> None:
     """With ``SCALEML_GATEWAY_TOKEN`` set, require ``Authorization: Bearer <token>``."""
     check_token(request.app.state.gateway, request.headers.get("authorization"))
 
@@ -43,11 +54,14 @@ class PredictRequest:
     content_type: str | None
 
 
-async def predict_request(request: Request) -> PredictRequest:
+async def predict_request(request: Request, _: BearerDoc) -> PredictRequest:
     """Check the token, then read the body (413 beyond ``gateway_max_body_bytes``)."""
     gateway: Gateway = request.app.state.gateway
     check_token(gateway, request.headers.get("authorization"))
-    body = await read_body(request, gateway.settings.gateway_max_body_bytes)
+    settings = gateway.settings
+    body = await read_body(
+        request, settings.gateway_max_body_bytes, settings.gateway_request_timeout_s
+    )
     return PredictRequest(gateway, body, media_type(request))
 
 
@@ -60,28 +74,42 @@ def check_token(gateway: Gateway, authorization: str | None) -> None:
     if token is None:
         return
     scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip(), token):
+    # Headers arrive decoded as Latin-1: compare their raw bytes with the token's UTF-8 bytes
+    # (compare_digest refuses non-ASCII str).
+    given_bytes = given.strip().encode("latin-1", errors="replace")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given_bytes, token.encode()):
         raise Unauthorized(
             "missing or wrong bearer token: send 'Authorization: Bearer <SCALEML_GATEWAY_TOKEN>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with :class:`PayloadTooLarge` beyond ``limit`` bytes."""
+async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The request body, refused with :class:`PayloadTooLarge` beyond ``limit`` bytes and with
+    :class:`RequestTimeout` when it has not all arrived within ``timeout_s``."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(too_large(int(declared), limit))
     chunks, size = [], 0
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(too_large(size, limit))
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLarge(too_large(size, limit))
+                chunks.append(chunk)
     except ClientDisconnect:
         raise ClientGone("the client closed the connection") from None
+    except TimeoutError:
+        raise body_timeout(timeout_s) from None
     return b"".join(chunks)
+
+
+def body_timeout(timeout_s: float) -> RequestTimeout:
+    """The 408 for a body not received within ``timeout_s`` (the connection is closed)."""
+    return RequestTimeout(
+        f"the request body did not arrive within {timeout_s:g} s", headers={"Connection": "close"}
+    )
 
 
 def media_type(request: Request) -> str | None:

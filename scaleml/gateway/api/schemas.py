@@ -44,6 +44,9 @@ class V2TensorMetadata(BaseModel):
     name: str
     datatype: str
     shape: list[int]
+    parameters: dict[str, Any] | None = Field(
+        default=None, description="For 'probabilities': the classes, in column order."
+    )
 
 
 class V2ModelMetadata(BaseModel):
@@ -78,10 +81,10 @@ class ModelReady(BaseModel):
 
 
 MLFLOW_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": MlflowError} for code in (400, 401, 404, 413, 415, 503, 504)
+    code: {"model": MlflowError} for code in (400, 401, 404, 408, 413, 415, 503, 504)
 }
 V2_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": V2Error} for code in (400, 401, 404, 413, 415, 503, 504)
+    code: {"model": V2Error} for code in (400, 401, 404, 408, 413, 415, 503, 504)
 }
 INVOCATIONS_BODY = {
     "requestBody": {
@@ -99,9 +102,31 @@ INVOCATIONS_BODY = {
         },
     }
 }
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its ``$defs`` inlined: a schema placed in an operation's
+    ``openapi_extra`` cannot point into a ``$defs`` of its own (``#/$defs/...`` resolves
+    against the whole OpenAPI document)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(value) for value in node]
+        return node
+
+    return resolve(schema)
+
+
 INFER_BODY = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": V2InferRequest.model_json_schema()}},
+        "content": {"application/json": {"schema": inline_schema(V2InferRequest)}},
     }
 }

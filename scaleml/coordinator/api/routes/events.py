@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
@@ -17,22 +17,48 @@ from scaleml.coordinator.store import TERMINAL_STATES
 router = APIRouter(prefix="/jobs", tags=["events"], dependencies=[Depends(require_token)])
 
 _POLL_S = 0.25
+MAX_EVENT_ID = 2**31 - 1
+"""The largest event id both job stores can hold (PostgreSQL's ``integer``)."""
+
+
+def _cursor(
+    after: Annotated[
+        int, Query(ge=0, le=MAX_EVENT_ID, description="Only events after this id.")
+    ] = 0,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+) -> int:
+    """Where the stream starts: after ``?after=`` or the ``Last-Event-ID`` header (422 when
+    out of range; a header that is not a number is ignored, as browsers may send anything)."""
+    try:
+        header = int(last_event_id or 0)
+    except ValueError:
+        header = 0
+    if header > MAX_EVENT_ID:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=[
+                {
+                    "type": "less_than_equal",
+                    "loc": ["header", "last-event-id"],
+                    "msg": f"Input should be less than or equal to {MAX_EVENT_ID}",
+                }
+            ],
+        )
+    return max(after, header, 0)
 
 
 @router.get("/{job_id}/events", response_class=EventSourceResponse, response_model=EventOut)
 async def job_events(
     job: JobDep,
     store: StoreDep,
-    after: Annotated[int, Query(ge=0, le=2**62, description="Only events after this id.")] = 0,
+    cursor: Annotated[int, Depends(_cursor)],
     follow: Annotated[
         bool, Query(description="Keep streaming until the job ends (false: what exists now).")
     ] = True,
-    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Stream the job's events (``state``, ``progress``, ``cancel_requested``) as they are
     stored, each with its id (reconnect with ``Last-Event-ID`` to resume); the stream ends
     when the job has ended and every event was sent."""
-    cursor = max(after, _event_id(last_event_id))
     while True:
         current = await run_in_threadpool(store.get, job.id)
         ended = current is None or current.state in TERMINAL_STATES
@@ -46,10 +72,3 @@ async def job_events(
         if ended or not follow:
             return
         await asyncio.sleep(_POLL_S)
-
-
-def _event_id(header: str | None) -> int:
-    try:
-        return max(int(header or 0), 0)
-    except ValueError:
-        return 0

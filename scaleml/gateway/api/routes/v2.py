@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 import scaleml
+from scaleml.gateway._binary import HEADER
 from scaleml.gateway._contract import V2_TYPES as _V2_TYPES
 from scaleml.gateway._models import LoadedVersion, ServedModel
+from scaleml.gateway._outputs import PROBABILITIES
 from scaleml.gateway._protocols import loaded_version, v2_infer
 from scaleml.gateway.api.deps import Authorized, GatewayDep, PredictDep, PredictRequest
 from scaleml.gateway.api.schemas import (
@@ -19,15 +21,22 @@ from scaleml.gateway.api.schemas import (
 )
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
+EXTENSIONS = ["binary_tensor_data", "model_configuration"]
 
 
 @router.get("", dependencies=[Authorized], response_model=V2ServerMetadata, responses=V2_ERRORS)
 async def server_metadata() -> V2ServerMetadata:
-    return V2ServerMetadata(name="scaleml-gateway", version=scaleml.__version__, extensions=[])
+    return V2ServerMetadata(
+        name="scaleml-gateway", version=scaleml.__version__, extensions=EXTENSIONS
+    )
 
 
 @router.get(
-    "/models/{name}", dependencies=[Authorized], response_model=V2ModelMetadata, responses=V2_ERRORS
+    "/models/{name}",
+    dependencies=[Authorized],
+    response_model=V2ModelMetadata,
+    response_model_exclude_none=True,
+    responses=V2_ERRORS,
 )
 async def model_metadata(name: str, gateway: GatewayDep) -> V2ModelMetadata:
     return _metadata(name, loaded_version(gateway.model(name), None))
@@ -37,6 +46,7 @@ async def model_metadata(name: str, gateway: GatewayDep) -> V2ModelMetadata:
     "/models/{name}/versions/{version}",
     dependencies=[Authorized],
     response_model=V2ModelMetadata,
+    response_model_exclude_none=True,
     responses=V2_ERRORS,
 )
 async def version_metadata(name: str, version: str, gateway: GatewayDep) -> V2ModelMetadata:
@@ -79,9 +89,14 @@ async def _infer(
     request: Request, call: PredictRequest, model: ServedModel, version: str | None
 ) -> Response:
     request.state.model = model.name
-    payload, served = await v2_infer(call.gateway, model, version, call.content_type, call.body)
+    payload, served, header_length = await v2_infer(
+        call.gateway, model, version, call.content_type, call.body, request.headers.get(HEADER)
+    )
     request.state.version = served
-    return Response(payload, media_type="application/json")
+    if header_length is None:
+        return Response(payload, media_type="application/json")
+    headers = {HEADER: str(header_length)}
+    return Response(payload, media_type="application/octet-stream", headers=headers)
 
 
 _NUMPY_V2 = {
@@ -108,6 +123,15 @@ def _metadata(name: str, loaded: LoadedVersion) -> V2ModelMetadata:
             column = str(spec.get("name", f"output_{i}"))
             datatype = _V2_TYPES.get(str(spec.get("type")), "BYTES")
             outputs.append({"name": column, "datatype": datatype, "shape": [-1]})
+    if loaded.classes is not None:
+        outputs.append(
+            {
+                "name": PROBABILITIES,
+                "datatype": "FP64",
+                "shape": [-1, len(loaded.classes)],
+                "parameters": {"classes": loaded.classes},
+            }
+        )
     return V2ModelMetadata(
         name=name, versions=[loaded.version], platform="mlflow", inputs=inputs, outputs=outputs
     )

@@ -1,0 +1,228 @@
+"""Models travel to the data: on a cluster of 4 worker processes, a search moves its models'
+states between workers, not its training blocks (distributed's own transfer counters), and
+still trains the models dask-ml would; incremental training reads its blocks where the model
+is and moves none."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from dask_ml.datasets import make_classification
+from distributed import Client, LocalCluster, wait
+from sklearn.base import clone
+from sklearn.linear_model import SGDClassifier
+
+from scaleml.data import Dataset
+from scaleml.search import HyperbandSearchCV, IncrementalSearchCV, observe
+from scaleml.search._tasks import TrialState
+from scaleml.train import train_incremental
+from tests.search.conftest import PARAMS
+
+MODEL = SGDClassifier(tol=1e-3, penalty="elasticnet", random_state=0)
+ROWS, BLOCK_ROWS, FEATURES = 60_000, 10_000, 20
+"""6 blocks of 1.6 MB (1.3 MB of training rows each after the split): large enough that the
+models follow them (``_placement.MIN_BLOCK_BYTES``)."""
+
+
+@pytest.fixture(scope="module")
+def four_workers() -> Iterator[Client]:
+    """4 small worker processes, one thread each: what a 4-machine cluster looks like."""
+    with (
+        LocalCluster(
+            n_workers=4,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit="1GiB",
+            dashboard_address=":0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def xy(four_workers: Client) -> tuple[Any, Any]:
+    X, y = make_classification(
+        n_samples=ROWS, n_features=FEATURES, n_informative=5, chunks=BLOCK_ROWS, random_state=3
+    )
+    X, y = four_workers.persist([X, y])
+    wait([X, y])
+    return X, y
+
+
+def moved_bytes(client: Client) -> float:
+    """Bytes the workers have sent so far, to each other and to the client (distributed's
+    counters)."""
+
+    def sent(dask_worker: Any) -> float:
+        return float(dask_worker.transfer_outgoing_bytes_total)
+
+    return sum(client.run(sent).values())
+
+
+def measured_fit(client: Client, search: Any, X: Any, y: Any) -> float:
+    before = moved_bytes(client)
+    search.fit(X, y, classes=[0, 1])
+    return moved_bytes(client) - before
+
+
+def state_bytes(search: Any) -> float:
+    """The bytes of one model state as Dask counts them, for the search's best model."""
+    from dask.sizeof import sizeof
+
+    return float(sizeof(TrialState(search.best_estimator_, 0)))
+
+
+@pytest.fixture(scope="module")
+def incremental(four_workers: Client, xy: tuple[Any, Any]) -> tuple[Any, float]:
+    search = IncrementalSearchCV(
+        MODEL, PARAMS, n_initial_parameters=8, max_iter=15, random_state=5, decay_rate=None
+    )
+    return search, measured_fit(four_workers, search, *xy)
+
+
+def test_a_search_moves_model_states_not_blocks(incremental: tuple[Any, float]) -> None:
+    search, moved = incremental
+    train_bytes = ROWS * 5 / 6 * (FEATURES + 1) * 8
+    test_bytes = ROWS / 6 * (FEATURES + 1) * 8
+    calls = sum(h[-1]["partial_fit_calls"] for h in search.model_history_.values())
+    assert calls == 8 * 15
+    # States x calls, plus the test set: one copy per worker, gathered from its 6 blocks
+    # (0.8 x the training data here, with a test set of 1/6 of the rows on 4 workers).
+    bound = state_bytes(search) * calls + 4 * test_bytes
+    assert moved <= bound, (moved, bound)
+    assert moved - 4 * test_bytes < 0.1 * train_bytes  # fetching blocks was ~3 x train_bytes
+
+
+def test_models_that_travel_are_the_models_dask_ml_trains(
+    incremental: tuple[Any, float], xy: tuple[Any, Any]
+) -> None:
+    """dask-ml's procedure replayed by hand: same samples, split, block order, scores."""
+    from dask_ml.model_selection import train_test_split
+    from sklearn.model_selection import ParameterSampler
+
+    search, _ = incremental
+    X_train, X_test, y_train, y_test = train_test_split(
+        *xy, test_size=1 / 6, random_state=5, shuffle=True
+    )
+    blocks = [
+        (a.compute(), b.compute()) for a, b in zip(X_train.blocks, y_train.blocks, strict=True)
+    ]
+    X_test, y_test = X_test.compute(), y_test.compute()
+    rng = np.random.RandomState(5)
+    order: list[int] = []
+    while len(order) < 15:
+        passes = list(range(len(blocks)))
+        rng.shuffle(passes)
+        order.extend(passes)
+    expected = []
+    for params in ParameterSampler(PARAMS, 8, random_state=5):
+        model = clone(MODEL).set_params(**params)
+        for call in range(15):
+            model.partial_fit(*blocks[order[call]], classes=[0, 1])
+        expected.append(model.score(X_test, y_test))
+    assert list(search.cv_results_["test_score"]) == expected
+
+
+def test_hyperband_with_scored_decisions_moves_model_states_not_blocks(
+    four_workers: Client, xy: tuple[Any, Any]
+) -> None:
+    """Hyperband's decisions depend on the scores (and its brackets split the data each
+    their own way): still only states and test sets move, and every model reports each
+    round in order."""
+    records: list[dict[str, Any]] = []
+    search = observe(
+        HyperbandSearchCV(MODEL, PARAMS, max_iter=4, random_state=0), on_record=records.append
+    )
+    moved = measured_fit(four_workers, search, *xy)
+    calls = sum(h[-1]["partial_fit_calls"] for h in search.model_history_.values())
+    brackets = len(search.metadata_["brackets"])
+    test_bytes = ROWS / 6 * (FEATURES + 1) * 8
+    y_bytes = ROWS * 8  # each bracket's split may fetch an input y block to its X block
+    bound = state_bytes(search) * calls + brackets * (4 * test_bytes + y_bytes)
+    assert moved <= bound, (moved, bound)
+    assert calls == search.metadata_["partial_fit_calls"]
+    for history in search.model_history_.values():
+        steps = [r["partial_fit_calls"] for r in history]
+        assert steps == sorted(steps)
+
+
+def test_incremental_training_reads_its_blocks_where_the_model_is(
+    four_workers: Client, classification: Dataset
+) -> None:
+    """The model goes from task to task; every block is read from storage by the worker
+    that trains on it: no block crosses between workers."""
+    before = moved_bytes(four_workers)
+    result = train_incremental(
+        SGDClassifier(random_state=0),
+        classification,
+        epochs=2,
+        client=four_workers,
+        classes=[0, 1],
+        random_state=0,
+        blocks_per_task=2,
+    )
+    moved = moved_bytes(four_workers) - before
+    block_bytes = classification.n_rows / classification.n_blocks * 9 * 8
+    assert len(result.history) == 2
+    assert moved < block_bytes / 4, (moved, block_bytes)
+
+
+def stealing_runs(dask_scheduler: Any) -> bool:
+    """On the scheduler: whether its work stealing is on."""
+    callback = dask_scheduler.periodic_callbacks.get("stealing")
+    return callback is not None and callback.is_running()
+
+
+def where_it_ran(seconds: float) -> str:
+    from distributed import get_worker
+
+    time.sleep(seconds)
+    return get_worker().address
+
+
+def test_searches_leave_work_stealing_on_for_other_work(
+    four_workers: Client, xy: tuple[Any, Any]
+) -> None:
+    """Two searches at once, one cancelled mid-way: meanwhile another user's tasks, all
+    queued on one worker, are still spread by work stealing, and stealing is on after."""
+    assert four_workers.run_on_scheduler(stealing_runs)
+    small = {"n_initial_parameters": 4, "max_iter": 6, "random_state": 1, "decay_rate": None}
+    finished: list[Any] = []
+    background = threading.Thread(
+        target=lambda: finished.append(
+            IncrementalSearchCV(MODEL, PARAMS, **small).fit(*xy, classes=[0, 1])
+        )
+    )
+    seen: dict[str, Any] = {}
+
+    def other_users_work_then_cancel(record: dict[str, Any]) -> None:
+        if record["partial_fit_calls"] < 2:
+            return
+        with Client(four_workers.scheduler.address) as other:
+            victim = sorted(other.nthreads())[0]
+            futures = [
+                other.submit(
+                    where_it_ran, 0.05, workers=[victim], allow_other_workers=True, pure=False
+                )
+                for _ in range(60)
+            ]
+            seen["workers"] = set(other.gather(futures))
+        seen["stealing"] = four_workers.run_on_scheduler(stealing_runs)
+        raise KeyboardInterrupt  # as a cancelled job's callback does
+
+    background.start()
+    cancelled = observe(
+        IncrementalSearchCV(MODEL, PARAMS, **small), on_record=other_users_work_then_cancel
+    )
+    with pytest.raises(KeyboardInterrupt):
+        cancelled.fit(*xy, classes=[0, 1])
+    background.join(timeout=120)
+    assert finished and list(finished[0].cv_results_["partial_fit_calls"]) == [6] * 4
+    assert seen["stealing"] and len(seen["workers"]) > 1, seen
+    assert four_workers.run_on_scheduler(stealing_runs)
