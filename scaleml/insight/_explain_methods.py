@@ -45,6 +45,12 @@ class Explainer:
         """The model's output in the explained space, ``(n, outputs)``."""
         raise NotImplementedError
 
+    def explain_with_output(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``contributions(x)`` and ``raw_output(x)`` together (an explainer may share the
+        work of both)."""
+        values, base = self.contributions(x)
+        return values, base, self.raw_output(x)
+
 
 def _as_outputs(values: np.ndarray, n: int) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64)
@@ -81,7 +87,17 @@ class XGBoostExplainer(Explainer):
         return booster, xgboost.DMatrix(x, missing=np.nan, nthread=self.threads)
 
     def contributions(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        booster, matrix = self._booster_and_matrix(x)
+        return self._contributions(*self._booster_and_matrix(x))
+
+    def raw_output(self, x: pd.DataFrame) -> np.ndarray:
+        return self._margin(*self._booster_and_matrix(x), len(x))
+
+    def explain_with_output(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        booster, matrix = self._booster_and_matrix(x)  # one DMatrix for both
+        values, base = self._contributions(booster, matrix)
+        return values, base, self._margin(booster, matrix, len(x))
+
+    def _contributions(self, booster: Any, matrix: Any) -> tuple[np.ndarray, np.ndarray]:
         raw = booster.predict(
             matrix, pred_contribs=True, iteration_range=_iteration_range(self.model)
         )
@@ -90,12 +106,11 @@ class XGBoostExplainer(Explainer):
             raw = raw[:, None, :]
         return raw[:, :, :-1], raw[0, :, -1].copy() if len(raw) else np.zeros(raw.shape[1])
 
-    def raw_output(self, x: pd.DataFrame) -> np.ndarray:
-        booster, matrix = self._booster_and_matrix(x)
+    def _margin(self, booster: Any, matrix: Any, n: int) -> np.ndarray:
         margin = booster.predict(
             matrix, output_margin=True, iteration_range=_iteration_range(self.model)
         )
-        return _as_outputs(margin, len(x))
+        return _as_outputs(margin, n)
 
 
 @dataclass

@@ -66,8 +66,7 @@ def explain_block(
     result: dict[str, Any] = {"n": len(x)}
     if len(x) == 0:
         return result
-    values, base = explainer.contributions(x)
-    raw = explainer.raw_output(x)
+    values, base, raw = explainer.explain_with_output(x)
     error = np.abs(base[None, :] + values.sum(axis=2) - raw)
     result.update(
         sum_abs=np.abs(values).sum(axis=0),

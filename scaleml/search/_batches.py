@@ -97,6 +97,8 @@ class Batch:
     """The batch after its last call, once submitted."""
     report: dict[str, Any] | None = None
     finished_polls: int = 0
+    lost: bool = False
+    """A task of this guessed step was lost with a worker (its models restart if it is kept)."""
     prefetches: dict[tuple[int, str], Future] = field(default_factory=dict)
     """The fetches ahead of this batch's blocks, ``{(block, worker): future}``."""
 

@@ -27,8 +27,10 @@ scheduler starts it as soon as the batch ends, without a round trip through the 
 most ``max_in_flight`` batches are submitted at once (guesses aside).
 
 Resilience: a batch lost with a worker is recomputed by Dask from its lineage (every call
-works on a copy, so a re-run gives the same models). The re-run tasks report again, so the
-driver learns which models were hit and marks their next records ``restarted``. A step that
+works on a copy, so a re-run gives the same models). The re-run tasks report again, and the
+scheduler's ``remove-worker`` event names the tasks of steps in flight that were running on
+the worker or whose results it held, so the driver learns which models were hit and marks
+their next records ``restarted``. A step that
 failed because its worker kept dying (``KilledWorker``) is submitted again from the models'
 last completed states.
 """
@@ -180,7 +182,8 @@ class Driver:
         now = time.monotonic()
         if now - self._workers_checked >= _POLL_SECONDS:
             self._workers_checked = now
-            self.steps.check_workers()
+            for key in self.steps.check_workers():
+                self._on_lost(key)
 
     # -- submitting --------------------------------------------------------------------------
 
@@ -281,17 +284,35 @@ class Driver:
         if batch_id in self._in_flight:
             self._reported(self._in_flight.pop(batch_id), result)
         elif batch_id in self._speculative:
-            self._speculative[batch_id].report = result
+            guess = self._speculative[batch_id]
+            guess.lost = guess.lost or guess.report is not None  # a second report: recomputed
+            guess.report = result
         elif batch_id in self._done:
             # A finished step ran again: its output was lost with a worker and recomputed.
-            for trial in self._done[batch_id]:
-                if not trial.restarted:
-                    logger.warning(
-                        "[CV%s] model %s was lost with a worker and is recomputed",
-                        self.prefix,
-                        trial.model_id,
-                    )
-                trial.restarted = True
+            self._recomputed(self._done[batch_id])
+
+    def _on_lost(self, key: str) -> None:
+        """A task of a step in flight ran on a worker that died, or its result was lost with
+        it (a step that follows the blocks hands the states on between workers): Dask runs it
+        again, and the step's models are recomputed."""
+        if not key.startswith("partial_fit-"):
+            return
+        batch_id = key.removeprefix("partial_fit-").rpartition("-")[0]
+        if batch_id in self._in_flight:
+            self._recomputed(self._in_flight[batch_id].trials)
+        elif batch_id in self._speculative:
+            self._speculative[batch_id].lost = True
+
+    def _recomputed(self, trials: Sequence[Trial]) -> None:
+        """Mark the next records of ``trials`` ``restarted``."""
+        for trial in trials:
+            if not trial.restarted:
+                logger.warning(
+                    "[CV%s] model %s was lost with a worker and is recomputed",
+                    self.prefix,
+                    trial.model_id,
+                )
+            trial.restarted = True
 
     def _on_failed(self, batch: Batch) -> None:
         assert batch.state is not None
@@ -395,6 +416,8 @@ class Driver:
                 for trial in guess.trials:
                     trial.speculative = None
                 kept.update(t.model_id for t in guess.trials)
+                if guess.lost:
+                    self._recomputed(guess.trials)
                 self._start(guess)
             else:
                 self._drop_guess(guess)

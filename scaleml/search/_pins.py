@@ -10,10 +10,11 @@ that could be left off if the search, or its client, dies.
 
 A strict restriction to a worker that has died would leave the task waiting for it forever
 (and Dask recomputes a lost block or state with its original restrictions), so the search
-checks for workers that left (``Unpinner.check``, about once a second) and then loosens the
-restrictions of its own tasks, and of the tasks they are computed from, pinned only to
-workers that are gone: those tasks, and the recomputations of what was lost, run on any
-worker. The function run on the scheduler is
+looks at the workers about once a second (``Unpinner.check``) and, when they changed (and
+every ``SWEEP_SECONDS`` anyway: a task may have been pinned, from a stale view, to a worker
+already gone), loosens the restrictions of its own tasks, and of the tasks they are computed
+from, pinned only to workers the scheduler no longer has: those tasks, and the
+recomputations of what was lost, run on any worker. The function run on the scheduler is
 defined inside, so it travels by value: the scheduler needs no scaleml.
 """
 
@@ -29,13 +30,17 @@ PINNED: dict[str, Any] = {"allow_other_workers": False}
 """``Client.submit``/``persist`` keywords that pin a task to its ``workers``."""
 
 
-def unpin(client: Client, gone: Collection[str], token: str, keys: Collection[Hashable]) -> int:
-    """Loosen the restrictions of one search's tasks (a key containing ``token``, one of
-    ``keys``, or what they are computed from) that are pinned only to workers in ``gone``;
-    the number loosened."""
+SWEEP_SECONDS = 10.0
 
-    def _unpin(dask_scheduler: Any, gone: list[str], token: str, keys: list[Any]) -> int:
+
+def unpin(client: Client, token: str, keys: Collection[Hashable]) -> int:
+    """Loosen the restrictions of one search's tasks (a key containing ``token``, one of
+    ``keys``, or what they are computed from) that are pinned only to workers the scheduler
+    no longer has; the number loosened."""
+
+    def _unpin(dask_scheduler: Any, token: str, keys: list[Any]) -> int:
         tasks = dask_scheduler.tasks
+        alive = set(dask_scheduler.workers)
         wanted = {k if isinstance(k, str) else tuple(k) for k in keys}
         todo = [ts for k, ts in tasks.items() if k in wanted or (isinstance(k, str) and token in k)]
         seen, stuck, n = set(), {}, 0
@@ -46,15 +51,30 @@ def unpin(client: Client, gone: Collection[str], token: str, keys: Collection[Ha
             seen.add(ts.key)
             todo.extend(ts.dependencies)
             pins = ts.worker_restrictions
-            if pins and not ts.loose_restrictions and pins <= set(gone):
+            if not pins or pins & alive:
+                continue
+            if not ts.loose_restrictions:
                 ts.loose_restrictions = True
                 n += 1
-                if ts.state == "no-worker":
-                    stuck[ts.key] = "processing"
+            if ts.state == "no-worker":  # waiting for a worker that is gone: not any more
+                stuck[ts.key] = "processing"
         dask_scheduler.transitions(stuck, stimulus_id=f"scaleml-unpin-{time.time()}")
         return n
 
-    return client.run_on_scheduler(_unpin, gone=sorted(gone), token=token, keys=list(keys))
+    return client.run_on_scheduler(_unpin, token=token, keys=list(keys))
+
+
+def lost_tasks(client: Client, gone: Collection[str]) -> set[str]:
+    """The keys of the tasks that the workers ``gone`` were running, or whose results only
+    they held (Dask runs them again where they are still needed), as the scheduler's
+    ``remove-worker`` events name them."""
+    lost: set[str] = set()
+    for address in gone:
+        for _, event in client.get_events(address):
+            if isinstance(event, dict) and event.get("action") == "remove-worker":
+                for field in ("processing-tasks", "lost-computed-tasks"):
+                    lost.update(str(key) for key in event.get(field, ()))
+    return lost
 
 
 class Unpinner:
@@ -66,13 +86,17 @@ class Unpinner:
         self.token = token
         self.keys = list(keys)
         self.workers = set(client.nthreads())
+        self._swept = -SWEEP_SECONDS  # the first check sweeps: a worker may be gone already
 
     def check(self) -> set[str]:
-        """Unpin from the workers that left since the last check; those workers."""
+        """Unpin from the workers that are gone (see the module); the workers that left since
+        the last check."""
         alive = set(self.client.nthreads())
         gone = self.workers - alive
-        if gone:
-            unpin(self.client, gone, self.token, self.keys)
+        now = time.monotonic()
+        if alive != self.workers or now - self._swept >= SWEEP_SECONDS:
+            unpin(self.client, self.token, self.keys)
+            self._swept = now
         self.workers = alive
         return gone
 

@@ -19,7 +19,7 @@ from distributed import Client, Future
 
 from scaleml.search._batches import Batch, Group
 from scaleml.search._data import Prefetcher, SearchData
-from scaleml.search._pins import PINNED, Unpinner
+from scaleml.search._pins import PINNED, Unpinner, lost_tasks
 from scaleml.search._placement import BLOCKS, MODELS, Placement
 from scaleml.search._tasks import create_models, fit_models, fit_rounds
 
@@ -49,14 +49,20 @@ class Steps:
         self.placements = {k: Placement(client, d) for k, d in self.data.items()}
         self.modes: dict[int, str] = {}
         """Per group (``id``), whether its models or its blocks travel."""
-        self.unpinner = Unpinner(client, token)
+        self.unpinner = Unpinner(
+            client, token, [f.key for d in self.data.values() for f in d.futures]
+        )
 
-    def check_workers(self) -> None:
+    def check_workers(self) -> set[str]:
         """If a worker left: unpin this search's tasks from it (they, and the recomputations
-        of what it held, run elsewhere), and look again where the blocks are."""
-        if self.unpinner.check():
-            for placement in self.placements.values():
-                placement.refresh(self.client)
+        of what it held, run elsewhere), and look again where the blocks are. The keys of the
+        tasks it was running or whose results were lost with it."""
+        gone = self.unpinner.check()
+        if not gone:
+            return set()
+        for placement in self.placements.values():
+            placement.refresh(self.client)
+        return lost_tasks(self.client, gone)
 
     def mode(self, group: Group) -> str:
         """``MODELS`` or ``BLOCKS``: what travels for ``group``'s steps now."""
