@@ -21,8 +21,9 @@ parameters::
 ``on_end(SearchSummary)`` once when the search has succeeded (best model, final calls and
 whether each model was stopped early, restarted models, wall time).
 
-Resilience: a model whose state is lost with a worker is recomputed from its lineage (every
-``partial_fit`` works on a copy, so the replay gives the same model); its next record is
+Resilience: a model whose state, or running step, is lost with a worker is recomputed from
+its lineage (every ``partial_fit`` works on a copy, so the replay gives the same model); its
+next record is
 listed in the search's ``restarts_`` and says ``restarted=True`` to ``on_record`` (``history_``
 keeps dask-ml's keys exactly). The differences from dask-ml that are kept, and why, are listed
 in :class:`IncrementalSearchCV`'s docstring.

@@ -81,12 +81,19 @@ class Unpinner:
     """Watches the workers a search pins tasks to, and unpins its tasks from those that
     leave (see the module)."""
 
-    def __init__(self, client: Client, token: str, keys: Sequence[Hashable] = ()) -> None:
+    def __init__(
+        self,
+        client: Client,
+        token: str,
+        keys: Sequence[Hashable] = (),
+        sweep_seconds: float = SWEEP_SECONDS,
+    ) -> None:
         self.client = client
         self.token = token
         self.keys = list(keys)
+        self.sweep_seconds = sweep_seconds
         self.workers = set(client.nthreads())
-        self._swept = -SWEEP_SECONDS  # the first check sweeps: a worker may be gone already
+        self._swept = -float("inf")  # the first check sweeps: a worker may be gone already
 
     def check(self) -> set[str]:
         """Unpin from the workers that are gone (see the module); the workers that left since
@@ -94,7 +101,7 @@ class Unpinner:
         alive = set(self.client.nthreads())
         gone = self.workers - alive
         now = time.monotonic()
-        if alive != self.workers or now - self._swept >= SWEEP_SECONDS:
+        if alive != self.workers or now - self._swept >= self.sweep_seconds:
             unpin(self.client, self.token, self.keys)
             self._swept = now
         self.workers = alive
