@@ -54,6 +54,21 @@ def training_options(param_help: str) -> Callable[[Command], Command]:
     return apply
 
 
+def model_and_data_options(command: Command) -> Command:
+    """The options of every command that applies a logged model to a dataset: ``--model``
+    (an MLflow model URI) and ``--data``."""
+    command = click.option(
+        "--data", "data_path", required=True, help="Parquet/CSV file, directory or glob."
+    )(command)
+    return click.option(
+        "--model",
+        "model_uri",
+        required=True,
+        help="MLflow model URI (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model) or "
+        "NAME@ALIAS.",
+    )(command)
+
+
 class progress:
     """A tqdm progress bar on standard error, fed by ``(done, total)`` callbacks."""
 

@@ -5,18 +5,11 @@ from __future__ import annotations
 
 import click
 
-from scaleml.cli._app import cli, progress
+from scaleml.cli._app import cli, model_and_data_options, progress
 
 
 @cli.command()
-@click.option(
-    "--model",
-    "model_uri",
-    required=True,
-    help="MLflow model URI (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model) or "
-    "NAME@ALIAS.",
-)
-@click.option("--data", "data_path", required=True, help="Parquet/CSV file, directory or glob.")
+@model_and_data_options
 @click.option("--target", default=None, help="The target column (marks misclassified rows).")
 @click.option(
     "--sample",

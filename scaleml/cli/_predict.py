@@ -6,18 +6,11 @@ from pathlib import Path
 
 import click
 
-from scaleml.cli._app import cli, progress
+from scaleml.cli._app import cli, model_and_data_options, progress
 
 
 @cli.command()
-@click.option(
-    "--model",
-    "model_uri",
-    required=True,
-    help="MLflow model URI (models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model) or "
-    "NAME@ALIAS.",
-)
-@click.option("--data", "data_path", required=True, help="Parquet/CSV file, directory or glob.")
+@model_and_data_options
 @click.option("--output", required=True, help="Directory to write (Parquet, one file per block).")
 @click.option(
     "--keep",
