@@ -74,6 +74,7 @@ def run_compare(spec: CompareSpec, context: JobContext) -> dict[str, Any]:
         split=spec.split,
         client=context.client,
         on_block_done=lambda done, total: context.progress(done / total, f"{done}/{total} blocks"),
+        tags={"scaleml.job_id": context.job_id, "scaleml.attempt": str(context.attempt)},
     )
     return {
         "run_id": comparison.run_id,

@@ -144,14 +144,15 @@ def train_candidates(
     settings: Any = None,
     parent_run_id: str | None = None,
     client: Client | None = None,
+    tags: dict[str, str] | None = None,
 ) -> list[Trained]:
     """Train every candidate at once on the cluster (one thread each submits its work with the
-    same client), each logged to an MLflow run nested under ``parent_run_id``. Waits for all;
-    raises the first failure (its run ends FAILED)."""
+    same client), each logged to an MLflow run nested under ``parent_run_id`` (with ``tags``).
+    Waits for all; raises the first failure (its run ends FAILED)."""
     from distributed import get_client
 
     client = client or get_client()
-    tracker = _nested_tracker(settings, parent_run_id)
+    tracker = _nested_tracker(settings, parent_run_id, tags)
     with ThreadPoolExecutor(len(candidates), thread_name_prefix="compare-train") as pool:
         futures = {
             name: pool.submit(_train_one, name, spec, dataset, tracker, client)
@@ -192,7 +193,7 @@ def _train_one(
     return Trained(name, tracked.run_id, tracked.model_uri)
 
 
-def _nested_tracker(settings: Any, parent_run_id: str | None) -> Any:
+def _nested_tracker(settings: Any, parent_run_id: str | None, tags: dict[str, str] | None) -> Any:
     from scaleml.tracking import Tracker
 
     class NestedTracker(Tracker):
@@ -210,4 +211,4 @@ def _nested_tracker(settings: Any, parent_run_id: str | None) -> Any:
             with super().run(name, tags=tags, parent_run_id=parent_run_id) as run:
                 yield run
 
-    return NestedTracker(settings)
+    return NestedTracker(settings, tags=tags)

@@ -143,6 +143,7 @@ def compare_logged(
     log: bool = True,
     report_path: str | Path | None = None,
     sections: list[Any] | None = None,
+    tags: dict[str, str] | None = None,
     **options: Any,
 ) -> Any:
     """:func:`scaleml.insight.compare` over explicit models and/or the models MLflow holds
@@ -153,7 +154,7 @@ def compare_logged(
     MLflow table), the report and the best model's ``eval_`` metrics, with each trained model's
     run nested under it (holding its own ``eval_`` metrics from the same pass); the run ends
     FAILED if a training or the comparison fails. Every ``train`` spec is checked before
-    anything trains or any run starts.
+    anything trains or any run starts. ``tags`` are set on every run it opens (a job's id).
 
     Raises:
         InsightError: no model to compare.
@@ -186,10 +187,10 @@ def compare_logged(
         if report_path is not None:
             comparison.report(report_path, sections=sections)
         return comparison
-    tracker = Tracker(settings)
+    tracker = Tracker(settings, tags=tags)
     total = len(named) + len(candidates)
     with tracker.run(f"compare-{total}-models", tags={"scaleml.kind": "comparison"}) as run:
-        trained = _train(candidates, dataset, settings, run.run_id, options)
+        trained = _train(candidates, dataset, settings, run.run_id, options, tags)
         named.update({t.name: t.model_uri for t in trained})
         comparison = compare(named, dataset, settings=settings, **options)
         _log_trained(comparison, trained, dataset, settings)
@@ -228,6 +229,7 @@ def _train(
     settings: Any,
     parent_run_id: str | None,
     options: dict[str, Any],
+    tags: dict[str, str] | None = None,
 ) -> list[Any]:
     if not candidates:
         return []
@@ -239,6 +241,7 @@ def _train(
         settings=settings,
         parent_run_id=parent_run_id,
         client=options.get("client"),
+        tags=tags,
     )
 
 

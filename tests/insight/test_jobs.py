@@ -65,9 +65,10 @@ def test_train_evaluate_and_compare_jobs(
 
         # A comparison that first trains a model (in a run nested under the comparison's).
         sgd = {"estimator": {"estimator": "SGDClassifier", "params": {"loss": "log_loss"}}}
-        with_training = client.compare(
+        compare_job = client.compare(
             [trained.model_uri], dataset, train=[{**sgd, "name": "sgd-new"}], split="all"
-        ).result(timeout=240)
+        )
+        with_training = compare_job.result(timeout=240)
         board = with_training.raw["leaderboard"]
         assert {row["name"] for row in board} == {trained.model_uri, "sgd-new"}
         parent = store.get_run(with_training.run_id)
@@ -77,5 +78,8 @@ def test_train_evaluate_and_compare_jobs(
         )
         assert [c.info.run_name for c in children] == ["sgd-new"]
         assert parent.info.status == "FINISHED"
+        # Both runs are the job's (found by its id, as a restarted coordinator looks for them).
+        for run in (parent, children[0]):
+            assert run.data.tags["scaleml.job_id"] == compare_job.id
         with pytest.raises(SpecError, match=r"train.*NoSuchForest"):
             client.compare([], dataset, train=[{"estimator": "NoSuchForest"}])
