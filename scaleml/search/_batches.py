@@ -3,6 +3,7 @@ the models of a worker train together, and the order in which a group visits the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,6 +112,16 @@ class Batch:
     def end(self) -> int:
         """The calls the models will have made after the batch."""
         return self.start + self.rounds * self.calls
+
+
+def mark_restarted(trials: Sequence[Trial], prefix: str, why: str) -> None:
+    """Mark the next records of ``trials`` ``restarted`` (warning once per model, ``why``)."""
+    for trial in trials:
+        if not trial.restarted:
+            logging.getLogger("scaleml.search").warning(
+                "[CV%s] model %s %s", prefix, trial.model_id, why
+            )
+        trial.restarted = True
 
 
 def chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -49,9 +49,9 @@ from distributed import Client
 from distributed.scheduler import KilledWorker
 
 from scaleml.errors import mark_model_error
-from scaleml.search._batches import Batch, BlockOrder, Group, Trial, chunks
+from scaleml.search._batches import Batch, BlockOrder, Group, Trial, chunks, mark_restarted
 from scaleml.search._data import SearchData
-from scaleml.search._history import History
+from scaleml.search._history import History, step_record
 from scaleml.search._placement import MODELS, split_evenly
 from scaleml.search._progress import log_rounds, progress
 from scaleml.search._steps import Steps
@@ -69,6 +69,7 @@ then follow each other through the blocks' workers, keeping every worker busy.""
 _MAX_STEP_RETRIES = 2
 _POLL_SECONDS = 1.0
 _ERROR_CHECK_SECONDS = 0.2
+_RECOMPUTED = "was lost with a worker and is recomputed"
 
 
 class Driver:
@@ -289,7 +290,7 @@ class Driver:
             guess.report = result
         elif batch_id in self._done:
             # A finished step ran again: its output was lost with a worker and recomputed.
-            self._recomputed(self._done[batch_id])
+            mark_restarted(self._done[batch_id], self.prefix, _RECOMPUTED)
 
     def _on_lost(self, key: str) -> None:
         """A task of a step in flight ran on a worker that died, or its result was lost with
@@ -299,20 +300,9 @@ class Driver:
             return
         batch_id = key.removeprefix("partial_fit-").rpartition("-")[0]
         if batch_id in self._in_flight:
-            self._recomputed(self._in_flight[batch_id].trials)
+            mark_restarted(self._in_flight[batch_id].trials, self.prefix, _RECOMPUTED)
         elif batch_id in self._speculative:
             self._speculative[batch_id].lost = True
-
-    def _recomputed(self, trials: Sequence[Trial]) -> None:
-        """Mark the next records of ``trials`` ``restarted``."""
-        for trial in trials:
-            if not trial.restarted:
-                logger.warning(
-                    "[CV%s] model %s was lost with a worker and is recomputed",
-                    self.prefix,
-                    trial.model_id,
-                )
-            trial.restarted = True
 
     def _on_failed(self, batch: Batch) -> None:
         assert batch.state is not None
@@ -331,11 +321,7 @@ class Driver:
         guesses = {id(g): g for t in batch.trials if (g := t.speculative) is not None}
         for guess in guesses.values():
             self._drop_guess(guess)
-        for trial in batch.trials:
-            trial.restarted = True
-            logger.warning(
-                "[CV%s] model %s lost its worker; restarting", self.prefix, trial.model_id
-            )
+        mark_restarted(batch.trials, self.prefix, "lost its worker; restarting")
         again = Batch(batch.trials, batch.start, batch.calls, batch.rounds, batch.retries + 1)
         self.steps.submit(again)
         self._start(again)
@@ -361,25 +347,13 @@ class Driver:
         reports = {r["model_id"]: [*r["earlier"], r] for r in result["models"]}
         for round_ in range(batch.rounds):
             for trial in batch.trials:
-                steps = reports[trial.model_id]
-                step, last = steps[round_], steps[-1]
-                earlier = group.info[trial.model_id]
-                # Earlier rounds: as long before the report as the worker saw, never before
-                # the model's previous record (reports arrive with different delays).
+                model_id = trial.model_id
+                step, last = reports[model_id][round_], reports[model_id][-1]
+                # An earlier round: as long before the report as the worker saw.
                 when = elapsed - (last["finished_at"] - step["finished_at"])
-                if earlier:
-                    when = max(when, earlier[-1]["elapsed_wall_time"])
-                record = {
-                    "model_id": trial.model_id,
-                    "params": group.models[trial.model_id],
-                    "partial_fit_calls": step["partial_fit_calls"],
-                    "partial_fit_time": step["partial_fit_time"],
-                    "score": step["score"],
-                    "score_time": step["score_time"],
-                    "elapsed_wall_time": when,
-                    **group.extra,
-                }
-                group.info[trial.model_id].append(record)
+                previous, params = group.info[model_id], group.models[model_id]
+                record = step_record(model_id, params, step, when, previous, group.extra)
+                previous.append(record)
                 self.history.append(record, restarted=trial.restarted)
                 trial.restarted = False
         for trial in batch.trials:
@@ -417,7 +391,7 @@ class Driver:
                     trial.speculative = None
                 kept.update(t.model_id for t in guess.trials)
                 if guess.lost:
-                    self._recomputed(guess.trials)
+                    mark_restarted(guess.trials, self.prefix, _RECOMPUTED)
                 self._start(guess)
             else:
                 self._drop_guess(guess)

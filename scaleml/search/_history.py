@@ -21,6 +21,31 @@ import scipy.stats
 Record = dict[str, Any]
 
 
+def step_record(
+    model_id: Hashable,
+    params: dict[str, Any],
+    step: Mapping[str, Any],
+    when: float,
+    previous: Sequence[Record] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> Record:
+    """The record of one scored round of a model from its worker's report (``step``),
+    ``when`` seconds into the search but never before the model's ``previous`` record
+    (reports arrive with different delays)."""
+    if previous:
+        when = max(when, previous[-1]["elapsed_wall_time"])
+    return {
+        "model_id": model_id,
+        "params": params,
+        "partial_fit_calls": step["partial_fit_calls"],
+        "partial_fit_time": step["partial_fit_time"],
+        "score": step["score"],
+        "score_time": step["score_time"],
+        "elapsed_wall_time": when,
+        **(extra or {}),
+    }
+
+
 class History:
     """Append-only records; every record is passed to ``on_record`` callbacks as it comes."""
 
