@@ -29,6 +29,7 @@ from scaleml.search import _data, _history
 from scaleml.search._batches import Group
 from scaleml.search._driver import Driver, progress
 from scaleml.search._observe import SearchSummary, observers_of
+from scaleml.search._placement import PLACEMENTS
 from scaleml.search._postfit import apply, concrete
 from scaleml.search._scoring import task_scorer
 
@@ -148,6 +149,7 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
                     log_every=self._log_every(),
                     prefix=self.prefix,
                     label=task_label(self),
+                    placement=self.placement,
                 )
                 try:
                     driver.run(groups)
@@ -214,6 +216,11 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
     def _check_common(self, estimator: Any = None) -> None:
         """Check what every search shares; ``estimator`` is a local copy of a scattered one."""
         estimator = self.estimator if estimator is None else estimator
+        if self.placement not in PLACEMENTS:
+            raise ValueError(
+                f"placement must be one of {', '.join(map(repr, PLACEMENTS))}, "
+                f"got {self.placement!r}"
+            )
         if not callable(getattr(estimator, "partial_fit", None)):
             raise ValueError(
                 "estimator must have a partial_fit method, got "

@@ -1,21 +1,21 @@
 """The driver: runs the ``partial_fit`` calls a policy asks for, on the cluster.
 
 Synchronous, on the public ``distributed`` API: ``Client.submit`` and Dask's structured events
-(``Worker.log_event`` / ``Client.subscribe_topic``). The models of a group that are due the
-same calls travel together as a *batch* (at most ``_MAX_BATCH``): a *step* of ``k`` calls
-trains every model of the batch on the same blocks; its last task also scores them on the
-copy of the test set of the worker it runs on and sends one small report event (scores,
-calls, timings), which the scheduler pushes to the client. No model or data block comes back
-to the driver. Where the tasks run (``scaleml.search._placement``, submitted by
-``scaleml.search._steps``): by default at the blocks, the batch's model states traveling from
-the worker of one block to the next (then a group's models are cut into at least
-``_BATCHES_PER_WORKER`` batches per worker, which follow each other through the workers);
-for small blocks or large models, on the batch's own worker (models dealt round-robin),
-which fetches the blocks ahead while it computes the step before. Tasks carry a loose
-restriction or, when they follow the blocks, a strict one that work stealing respects,
-loosened if their worker dies (``scaleml.search._pins``): either way a task runs elsewhere if
-its worker dies. A group's models visit the blocks in one shared seeded order, dask-ml's, so
-an integer ``random_state`` trains the models dask-ml would.
+(``Worker.log_event`` / ``Client.subscribe_topic``). The models of a group that are due the same
+calls travel together as a *batch* (at most ``MAX_BATCH``): a *step* of ``k`` calls trains every
+model of the batch on the same blocks; its last task also scores them on the copy of the test
+set of the worker it runs on and sends one small report event (scores, calls, timings), which
+the scheduler pushes to the client. No model or data block comes back to the driver. Where the
+tasks run (``scaleml.search._placement``, submitted by ``scaleml.search._steps``): at the
+blocks, the batch's model states traveling from the worker of one block to the next (then a
+group's models are cut into at least ``BATCHES_PER_WORKER`` batches per worker, which follow
+each other through the workers); or, for small blocks, large models, or few models on two
+workers, on the batch's own worker (models dealt round-robin), which fetches the blocks ahead
+while it computes the step before. Tasks carry a loose restriction or, when they follow the
+blocks, a strict one that work stealing respects, loosened if their worker dies
+(``scaleml.search._pins``): either way a task runs elsewhere if its worker dies. A group's
+models visit the blocks in one shared seeded order, dask-ml's, so an integer ``random_state``
+trains the models dask-ml would.
 
 Models are grouped (a whole search, or one Hyperband bracket): when every model of a group has
 reported, its policy decides that group's next steps. When those decisions are known ahead
@@ -52,20 +52,15 @@ from scaleml.errors import mark_model_error
 from scaleml.search._batches import Batch, BlockOrder, Group, Trial, chunks, mark_restarted
 from scaleml.search._data import SearchData
 from scaleml.search._history import History, step_record
-from scaleml.search._placement import MODELS, split_evenly
+from scaleml.search._placement import AUTO, MAX_BATCH, MODELS, split_evenly, traveling_batches
 from scaleml.search._progress import log_rounds, progress
 from scaleml.search._steps import Steps
 from scaleml.search._tasks import estimator_of, report
 
 logger = logging.getLogger("scaleml.search")
-_MAX_BATCH = 8
 _MAX_ROUNDS = 8
 _MAX_ROUND_ROWS = 1_000_000
 """A task of several rounds holds at most this many rows of training blocks."""
-_BATCHES_PER_WORKER = 2
-"""When the models travel, a group's models due the same calls are cut into at least this
-many batches per worker (each at most ``_MAX_BATCH``): they all start on the same block, and
-then follow each other through the blocks' workers, keeping every worker busy."""
 _MAX_STEP_RETRIES = 2
 _POLL_SECONDS = 1.0
 _ERROR_CHECK_SECONDS = 0.2
@@ -88,6 +83,7 @@ class Driver:
         log_every: int = 0,
         prefix: str = "",
         label: str = "",
+        placement: str = AUTO,
     ) -> None:
         self.client = client
         self.data = dict(data)
@@ -117,6 +113,7 @@ class Driver:
             scorer=scorer,
             token=self.token,
             topic=self.topic,
+            placement=placement,
         )
         self._logged: dict[Hashable, int] = {}
         """Per model, how many of its records the progress messages went through."""
@@ -209,7 +206,7 @@ class Driver:
                 homes.setdefault(workers[n_models % len(workers)], []).append(model_id)
                 n_models += 1
             for home, model_ids in homes.items():
-                for chunk in chunks(model_ids, _MAX_BATCH):
+                for chunk in chunks(model_ids, MAX_BATCH):
                     source = self.steps.create(group, chunk, home, order[0])
                     for model_id in chunk:
                         self.trials[model_id] = Trial(model_id, group, order, home, source)
@@ -227,12 +224,11 @@ class Driver:
         for (home, start, calls), trials in batches.items():
             rounds = self._rounds_from(trials[0].group, start) if ahead else 1
             if home:
-                parts = chunks(trials, _MAX_BATCH)
+                parts = chunks(trials, MAX_BATCH)
             else:
                 # Traveling batches share the blocks' workers: enough of them to pipeline
                 # through every worker, a call or more apart.
-                n_parts = max(-(-len(trials) // _MAX_BATCH), _BATCHES_PER_WORKER * self._n_workers)
-                parts = split_evenly(trials, n_parts)
+                parts = split_evenly(trials, traveling_batches(len(trials), self._n_workers))
             for part in parts:
                 self._queue.append(Batch(list(part), start, calls, rounds))
 

@@ -38,8 +38,9 @@ class HyperbandSearchCV(BaseAdaptiveSearch):
             drawn from ``random_state``), which samples its parameters, splits the data into
             its own train and test sets, and orders its blocks: an integer ``random_state``
             trains dask-ml's models and picks dask-ml's best.
-        scoring, verbose, prefix, predict_meta, predict_proba_meta, transform_meta: as in
-            :class:`~scaleml.search.IncrementalSearchCV`.
+        scoring, verbose, prefix, predict_meta, predict_proba_meta, transform_meta,
+            placement: as in :class:`~scaleml.search.IncrementalSearchCV` (with
+            ``placement="auto"`` each bracket chooses for itself).
 
     ``metadata`` describes the computation before ``fit`` and ``metadata_`` what ran; model
     ids are ``"bracket={b}-{i}"`` and ``cv_results_`` has a ``bracket`` column. Differences
@@ -66,6 +67,7 @@ class HyperbandSearchCV(BaseAdaptiveSearch):
         predict_meta: Any = None,
         predict_proba_meta: Any = None,
         transform_meta: Any = None,
+        placement: str = "auto",
     ) -> None:
         self.estimator = estimator
         self.parameters = parameters
@@ -81,6 +83,7 @@ class HyperbandSearchCV(BaseAdaptiveSearch):
         self.predict_meta = predict_meta
         self.predict_proba_meta = predict_proba_meta
         self.transform_meta = transform_meta
+        self.placement = placement
 
     def _check_params(self) -> None:
         check_max_iter(self.max_iter)
@@ -212,8 +215,9 @@ class HyperbandSearchCV(BaseAdaptiveSearch):
 
 
 def _sha_params(sha: SuccessiveHalvingSearchCV) -> dict[str, Any]:
+    """A bracket's parameters as dask-ml's metadata lists them (without scaleml's own)."""
     return {
         k: v
         for k, v in sha.get_params().items()
-        if "estimator_" not in k and k not in ("parameters", "estimator")
+        if "estimator_" not in k and k not in ("parameters", "estimator", "placement")
     }

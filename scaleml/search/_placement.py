@@ -16,16 +16,31 @@ sizes of what would travel:
   worker and block, shared by its models). Per pass that is the training data times
   ``workers - 1``, independent of the models.
 
-The choice compares the two per pass: moving the models costs ``n_models x state bytes``
-per block, moving the blocks ``workers x block bytes`` per block (each worker but the holder
-fetches it). A group starts by moving the models (the first call of every model runs at the
-first block, where the models are created); once its first step has reported, the states'
-sizes are measured (the scheduler's sizes of the step's outputs; ``TrialState`` reports the
-size of its estimator's arrays) and the group switches to moving blocks when
-``live models x bytes per state > workers x mean block bytes`` (a large ``MLPClassifier``
-with many models, say). Blocks smaller than ``MIN_BLOCK_BYTES`` always travel: moving them
-costs less than the extra tasks and state hops of following them (a task costs the
-scheduler about a millisecond, as long as a megabyte takes on a gigabit network).
+A search's ``placement`` parameter (``"models"``, ``"blocks"``) fixes the choice; by default
+(``"auto"``) each group chooses, first by the time each way is expected to take, then by the
+bytes each would move:
+
+* **Time.** Models that travel in few batches leave workers idle: every batch follows the
+  same block order, so batches queue on the worker holding the current block while another
+  waits. Modelled as a closed network of ``b`` batches visiting ``w`` workers at random, a
+  worker is busy ``b / (b + w - 1)`` of the time (0.8 for the tutorial's 10 models in 4
+  batches on 2 workers; a simulation of the driver gave 0.81). Models dealt round-robin keep
+  a worker busy ``(n / w) / ceil(n / w)`` of the time, their blocks fetched while the step
+  before computes. Moving the blocks sends ``workers - 1`` copies of the training data over
+  the network per pass, so it is chosen only where that is at most ``MAX_BLOCK_COPIES``
+  (one copy: a two-worker cluster) and it promises at least ``MIN_GAIN`` (20 %) less wall
+  time, a margin for what the model leaves out (a network shared with other work, memory
+  for the copies). Past two workers the copies grow with the cluster, which is what moving
+  the models is for.
+* **Bytes.** Moving the models costs ``n_models x state bytes`` per block, moving the blocks
+  ``workers x block bytes`` per block (each worker but the holder fetches it). A group that
+  moves its models measures the states once its first step has reported (the scheduler's
+  sizes of the step's outputs; ``TrialState`` reports the size of its estimator's arrays) and
+  switches to moving blocks when ``live models x bytes per state > workers x mean block
+  bytes`` (a large ``MLPClassifier`` with many models, say). Blocks smaller than
+  ``MIN_BLOCK_BYTES`` always travel: moving them costs less than the extra tasks and state
+  hops of following them (a task costs the scheduler about a millisecond, as long as a
+  megabyte takes on a gigabit network).
 """
 
 from __future__ import annotations
@@ -37,9 +52,21 @@ from distributed import Client
 
 from scaleml.search._data import SearchData
 
+AUTO = "auto"
 MODELS = "models"
 BLOCKS = "blocks"
+PLACEMENTS = (AUTO, MODELS, BLOCKS)
 MIN_BLOCK_BYTES = 2**20
+MAX_BLOCK_COPIES = 1
+"""Copies of the training data per pass that moving the blocks may send (``workers - 1``)."""
+MIN_GAIN = 1.2
+"""How much faster moving the blocks must be expected to be, as a ratio of wall times."""
+MAX_BATCH = 8
+"""The most models trained together in one task."""
+BATCHES_PER_WORKER = 2
+"""When the models travel, a group's models due the same calls are cut into at least this
+many batches per worker (each at most ``MAX_BATCH``): they all start on the same block, and
+then follow each other through the blocks' workers, keeping the workers busy."""
 
 
 class Placement:
@@ -78,9 +105,9 @@ class Placement:
         """The mean size of a training block."""
         return sum(self.block_bytes) / max(len(self.block_bytes), 1)
 
-    def initial_mode(self) -> str:
-        """``MODELS`` unless the blocks are too small to be worth following."""
-        return BLOCKS if self.mean_block_bytes < MIN_BLOCK_BYTES else MODELS
+    def initial_mode(self, n_models: int) -> str:
+        """The mode a group of ``n_models`` starts with (``initial_mode``)."""
+        return initial_mode(n_models, len(self.workers), self.mean_block_bytes)
 
     def choose(self, n_models: int, state_bytes: float) -> str:
         """The mode for ``n_models`` live models of ``state_bytes`` each (see the module)."""
@@ -105,6 +132,37 @@ class Placement:
             else:
                 out.append((worker, [i]))
         return out
+
+
+def initial_mode(n_models: int, workers: int, mean_block_bytes: float) -> str:
+    """``MODELS`` unless the blocks are too small to be worth following, or ``n_models``
+    traveling would leave so many of the ``workers`` idle that moving the blocks is worth its
+    copies (see the module)."""
+    if mean_block_bytes < MIN_BLOCK_BYTES:
+        return BLOCKS
+    if workers - 1 > MAX_BLOCK_COPIES:
+        return MODELS
+    gain = dealt_utilization(n_models, workers) / traveling_utilization(n_models, workers)
+    return BLOCKS if gain >= MIN_GAIN else MODELS
+
+
+def traveling_batches(n_models: int, workers: int) -> int:
+    """The batches ``n_models`` models due the same calls travel in (``BATCHES_PER_WORKER``)."""
+    return min(n_models, max(-(-n_models // MAX_BATCH), BATCHES_PER_WORKER * workers))
+
+
+def traveling_utilization(n_models: int, workers: int) -> float:
+    """The expected busy fraction of a worker when ``n_models`` travel (see the module)."""
+    batches = max(1, traveling_batches(n_models, workers))
+    return batches / (batches + workers - 1)
+
+
+def dealt_utilization(n_models: int, workers: int) -> float:
+    """The busy fraction of a worker when ``n_models`` are dealt round-robin to ``workers``
+    and the blocks travel."""
+    if n_models <= 0 or workers <= 0:
+        return 1.0
+    return (n_models / workers) / -(-n_models // workers)
 
 
 def split_evenly(items: Sequence[Any], n_parts: int) -> list[Sequence[Any]]:

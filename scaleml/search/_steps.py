@@ -20,7 +20,7 @@ from distributed import Client, Future
 from scaleml.search._batches import Batch, Group
 from scaleml.search._data import Prefetcher, SearchData
 from scaleml.search._pins import PINNED, Unpinner, lost_tasks
-from scaleml.search._placement import BLOCKS, MODELS, Placement
+from scaleml.search._placement import AUTO, BLOCKS, MODELS, Placement
 from scaleml.search._tasks import create_models, fit_models, fit_rounds
 
 
@@ -37,6 +37,7 @@ class Steps:
         scorer: Callable[[Any, Any, Any], float],
         token: str,
         topic: str,
+        placement: str = AUTO,
     ) -> None:
         self.client = client
         self.data = dict(data)
@@ -47,6 +48,8 @@ class Steps:
         self.topic = topic
         self.prefetchers = {k: Prefetcher(client, d, token) for k, d in self.data.items()}
         self.placements = {k: Placement(client, d) for k, d in self.data.items()}
+        self.placement = placement
+        """``AUTO`` (each group chooses), ``MODELS`` or ``BLOCKS`` (every group)."""
         self.modes: dict[int, str] = {}
         """Per group (``id``), whether its models or its blocks travel."""
         self.unpinner = Unpinner(
@@ -68,13 +71,17 @@ class Steps:
         """``MODELS`` or ``BLOCKS``: what travels for ``group``'s steps now."""
         mode = self.modes.get(id(group))
         if mode is None:
-            mode = self.modes[id(group)] = self.placements[group.split].initial_mode()
+            if self.placement == AUTO:
+                mode = self.placements[group.split].initial_mode(len(group.models))
+            else:
+                mode = self.placement
+            self.modes[id(group)] = mode
         return mode
 
     def measure(self, group: Group, states: list[Future], n_models: int, n_live: int) -> str:
         """Choose ``group``'s mode from the sizes of its models' states after their first
         step (``states`` hold ``n_models`` models; ``n_live`` will train on)."""
-        if self.mode(group) == MODELS and states and n_models:
+        if self.placement == AUTO and self.mode(group) == MODELS and states and n_models:
             sizes = self.client.nbytes([f.key for f in states], summary=False)
             per_model = sum(int(v) for v in sizes.values()) / n_models
             self.modes[id(group)] = self.placements[group.split].choose(n_live, per_model)

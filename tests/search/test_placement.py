@@ -13,12 +13,20 @@ from typing import Any
 import numpy as np
 import pytest
 from dask_ml.datasets import make_classification
-from distributed import Client, LocalCluster, wait
+from distributed import Client, LocalCluster, get_task_stream, wait
 from sklearn.base import clone
 from sklearn.linear_model import SGDClassifier
 
 from scaleml.data import Dataset
 from scaleml.search import HyperbandSearchCV, IncrementalSearchCV, observe
+from scaleml.search._placement import (
+    BLOCKS,
+    MODELS,
+    dealt_utilization,
+    initial_mode,
+    traveling_batches,
+    traveling_utilization,
+)
 from scaleml.search._tasks import TrialState
 from scaleml.train import train_incremental
 from tests.search.conftest import PARAMS
@@ -226,3 +234,78 @@ def test_searches_leave_work_stealing_on_for_other_work(
     assert finished and list(finished[0].cv_results_["partial_fit_calls"]) == [6] * 4
     assert seen["stealing"] and len(seen["workers"]) > 1, seen
     assert four_workers.run_on_scheduler(stealing_runs)
+
+
+@pytest.mark.parametrize(
+    ("n_models", "workers", "block_bytes", "expected"),
+    [
+        # The tutorial's 10 models in 4 traveling batches keep 2 workers busy ~0.8 of the
+        # time; dealt 5 and 5 they keep both busy, for one copy of the data per pass.
+        (10, 2, 16e6, BLOCKS),
+        (4, 2, 16e6, BLOCKS),
+        # 3 models: one worker gets 2, the other 1, no better than traveling.
+        (3, 2, 16e6, MODELS),
+        # Hyperband's first bracket: 81 models in 11 batches keep the workers busy.
+        (81, 2, 16e6, MODELS),
+        # Past two workers the copies grow with the cluster: the models travel.
+        (10, 8, 16e6, MODELS),
+        (8, 4, 16e6, MODELS),
+        (10, 3, 16e6, MODELS),
+        # Blocks under 1 MiB always travel.
+        (81, 8, 100e3, BLOCKS),
+    ],
+)
+def test_a_search_chooses_what_travels_by_workers_models_and_block_size(
+    n_models: int, workers: int, block_bytes: float, expected: str
+) -> None:
+    assert initial_mode(n_models, workers, block_bytes) == expected
+
+
+def test_the_modelled_idle_time_of_traveling_batches_is_the_drivers() -> None:
+    """The batches the driver cuts (2 per worker, at most 8 models each), and the busy share
+    the choice expects of them."""
+    assert traveling_batches(10, 2) == 4
+    assert traveling_batches(81, 2) == 11
+    assert traveling_batches(10, 8) == 10
+    assert traveling_utilization(10, 2) == pytest.approx(0.8)
+    assert dealt_utilization(10, 2) == 1.0
+    assert dealt_utilization(3, 2) == 0.75
+
+
+@pytest.fixture(scope="module")
+def large_blocks() -> tuple[Any, Any]:
+    """4 blocks of 1.4 MB: large enough to follow."""
+    return make_classification(
+        n_samples=36_000, n_features=20, n_informative=5, chunks=9_000, random_state=5
+    )
+
+
+def fetched_blocks(client: Client, search: Any, xy: tuple[Any, Any]) -> list[str]:
+    with get_task_stream(client) as stream:
+        search.fit(*xy, classes=[0, 1])
+    return [str(t["key"]) for t in stream.data if str(t["key"]).startswith("prefetch-")]
+
+
+def test_on_two_workers_four_models_stay_put_and_the_blocks_travel(
+    client: Client, large_blocks: tuple[Any, Any]
+) -> None:
+    """The default on two workers for few models: the blocks travel (fetched ahead), and the
+    models trained are the ones that travel with ``placement="models"`` (which fetches no
+    block)."""
+    options = {"n_initial_parameters": 4, "max_iter": 6, "random_state": 0, "decay_rate": None}
+    auto = IncrementalSearchCV(MODEL, PARAMS, **options)
+    traveling = IncrementalSearchCV(MODEL, PARAMS, placement="models", **options)
+    assert fetched_blocks(client, auto, large_blocks)
+    assert not fetched_blocks(client, traveling, large_blocks)
+    assert list(auto.cv_results_["test_score"]) == list(traveling.cv_results_["test_score"])
+    assert auto.best_params_ == traveling.best_params_
+
+
+@pytest.mark.parametrize("placement", ["model", "", None, 2])
+def test_an_unknown_placement_is_refused_before_any_work(
+    client: Client, small_xy: tuple[Any, Any], placement: Any
+) -> None:
+    search = HyperbandSearchCV(MODEL, PARAMS, max_iter=3, placement=placement)
+    with get_task_stream(client) as stream, pytest.raises(ValueError, match="placement must be"):
+        search.fit(*small_xy, classes=[0, 1])
+    assert not stream.data

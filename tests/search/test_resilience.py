@@ -36,10 +36,16 @@ def own_client() -> Iterator[Client]:
         yield client
 
 
-def search() -> IncrementalSearchCV:
+def search(placement: str = "auto") -> IncrementalSearchCV:
     model = SGDClassifier(tol=1e-3, penalty="elasticnet", random_state=0)
     return IncrementalSearchCV(
-        model, PARAMS, n_initial_parameters=4, max_iter=25, random_state=0, decay_rate=None
+        model,
+        PARAMS,
+        n_initial_parameters=4,
+        max_iter=25,
+        random_state=0,
+        decay_rate=None,
+        placement=placement,
     )
 
 
@@ -157,16 +163,17 @@ def test_a_tracked_search_ends_with_consistent_runs_after_a_worker_died(
 def test_a_search_whose_models_follow_the_blocks_survives_a_worker_killed(
     own_client: Client,
 ) -> None:
-    """Blocks of 1.2 MB: the models travel to them, each step pinned to its block's worker
+    """Blocks of 1.2 MB: the models travel to them (on two workers the default would move
+    these blocks to 4 models: ``placement="models"``), each step pinned to its block's worker
     (work stealing leaves it there). The killed worker takes blocks and model states with it;
     Dask recomputes them, and the steps pinned to it run on the workers left."""
     X, y = make_classification(
         n_samples=36_000, n_features=20, n_informative=5, chunks=9_000, random_state=5
     )
-    undisturbed = search().fit(X, y, classes=[0, 1])
+    undisturbed = search("models").fit(X, y, classes=[0, 1])
 
     killed: list[str] = []
-    disturbed = observe(search(), on_record=killer(own_client, killed, after=30))
+    disturbed = observe(search("models"), on_record=killer(own_client, killed, after=30))
     with get_task_stream(own_client) as stream:
         disturbed.fit(X, y, classes=[0, 1])
 
