@@ -29,7 +29,7 @@ from scaleml.search import _data, _history
 from scaleml.search._batches import Group
 from scaleml.search._driver import Driver, progress
 from scaleml.search._observe import SearchSummary, observers_of
-from scaleml.search._placement import PLACEMENTS
+from scaleml.search._placement import PLACEMENTS, follows_blocks
 from scaleml.search._postfit import apply, concrete
 from scaleml.search._scoring import task_scorer
 
@@ -121,8 +121,19 @@ class BaseAdaptiveSearch(MetaEstimatorMixin, BaseEstimator):
                 test_size = _data.default_test_size(X)
             seed = int(check_random_state(self.random_state).randint(2**31))
             groups = self._groups(seed)
+            pinned = follows_blocks(
+                self.placement,
+                [len(g.models) for g in groups],
+                len(client.nthreads()),
+                _data.training_block_bytes(X, y, test_size),
+            )
             splits = _data.place(
-                client, X, y, test_size=test_size, random_states=self._splits(groups)
+                client,
+                X,
+                y,
+                test_size=test_size,
+                random_states=self._splits(groups),
+                pinned=pinned,
             )
             try:
                 models = {k: p for g in groups for k, p in g.models.items()}

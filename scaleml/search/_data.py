@@ -8,6 +8,7 @@ model is scored where it lives. The client never holds the data.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -124,6 +125,17 @@ def check_inputs(X: Any, y: Any) -> tuple[Any, Any]:
     return X, y
 
 
+def training_block_bytes(X: Any, y: Any, test_size: float) -> float:
+    """The expected bytes of a training block of dask arrays ``X`` and ``y`` (before they are
+    computed); infinite when unknown (DataFrames, unknown chunks, a ``Dataset``)."""
+    total = 0.0
+    for array in (X, y):
+        if not isinstance(array, da.Array) or not math.isfinite(array.nbytes):
+            return math.inf
+        total += array.nbytes / max(array.numblocks[0], 1)
+    return total * (1 - test_size)
+
+
 def default_test_size(X: Any) -> float:
     """dask-ml's default: one block's share of the data, at most 20%."""
     blocks = len(X.train_blocks) + len(X.validation_blocks) if is_dataset(X) else X.npartitions
@@ -137,14 +149,17 @@ def place(
     *,
     test_size: float,
     random_states: Mapping[Hashable, Any],
+    pinned: bool = True,
 ) -> dict[Hashable, SearchData]:
     """Put the training blocks and one copy of the test set per worker on the cluster, for
     each train/test split named in ``random_states`` (``{split: random_state}``, as dask-ml's
     ``train_test_split`` takes it; Hyperband's brackets each split with their own, as in
-    dask-ml). The input is persisted first, so the splits share its blocks, and each block of
-    a split is computed on the worker that holds its input block: no block moves (the test
-    set is then copied to every worker). A ``Dataset`` has one split, its validation blocks,
-    shared by all."""
+    dask-ml). With several splits the input is persisted first, so they share its blocks.
+    ``pinned`` (for models that will follow the blocks): the input is persisted first and each
+    block of a split is computed on the worker that holds its input block, so no block moves
+    (the test set is then copied to every worker); otherwise one split is computed as one
+    graph, its generation and split pipelined, where the scheduler likes. A ``Dataset`` has
+    one split, its validation blocks, shared by all."""
     token = uuid.uuid4().hex[:8]
     workers = sorted(client.nthreads())
     if not workers:
@@ -154,17 +169,21 @@ def place(
         return dict.fromkeys(random_states, shared)
     from dask_ml.model_selection import train_test_split
 
-    # The input's blocks first, once for every split; then each split's blocks are computed
-    # on the worker holding their input block (left to itself, the scheduler may compute a
-    # block's split elsewhere, moving the input block there).
-    X, y = client.persist([X, y])
-    inputs = [f for f in _block_futures(X) if not any(f.key[2:])]  # one per row block
-    wait(inputs)
-    who_has = client.who_has(inputs)
-    # Every holder of an input block: a second copy (left where its y was computed, say) may
-    # be dropped by the Active Memory Manager before the split runs; the scheduler then
-    # picks a holder that still has it.
-    homes = [sorted(who_has.get(f.key, ())) or None for f in inputs]
+    homes: list[list[str] | None] | None = None
+    if pinned or len(random_states) > 1:
+        # The input's blocks first, once for every split; then, pinned, each split's blocks
+        # are computed on the worker holding their input block (left to itself, the
+        # scheduler may compute a block's split elsewhere, moving the input block there).
+        X, y = client.persist([X, y])
+        inputs = [f for f in _block_futures(X) if not any(f.key[2:])]  # one per row block
+        homes = [None] * len(inputs)
+        if pinned:
+            wait(inputs)
+            who_has = client.who_has(inputs)
+            # Every holder of an input block: a second copy (left where its y was computed,
+            # say) may be dropped by the Active Memory Manager before the split runs; the
+            # scheduler then picks a holder that still has it.
+            homes = [sorted(who_has.get(f.key, ())) or None for f in inputs]
     out = {}
     for n, (split, random_state) in enumerate(random_states.items()):
         X_train, X_test, y_train, y_test = train_test_split(
@@ -172,9 +191,13 @@ def place(
         )
         if isinstance(X_train, da.Array) and X_train.ndim == 2 and X_train.numblocks[1] != 1:
             X_train, X_test = X_train.rechunk({1: -1}), X_test.rechunk({1: -1})
-        # Pinned: work stealing would move the input blocks to idle workers.
-        parts = _persist_at(client, [X_train, y_train, X_test, y_test], homes)
-        wait_pinned(client, [f for part in parts for f in part], token)
+        collections = [X_train, y_train, X_test, y_test]
+        if homes is None:
+            parts = [_block_futures(c) for c in client.persist(collections)]
+        else:
+            # Pinned: work stealing would move the input blocks to idle workers.
+            parts = _persist_at(client, collections, homes)
+            wait_pinned(client, [f for part in parts for f in part], token)
         x_blocks, y_blocks, xt_blocks, yt_blocks = parts
         train = list(zip(x_blocks, y_blocks, strict=True))
         tests = {
@@ -190,8 +213,8 @@ def place(
         }
         rows = client.gather(
             [
-                client.submit(len, b, pure=False, workers=home, allow_other_workers=True)
-                for b, home in zip(y_blocks, homes, strict=True)
+                client.submit(len, b, pure=False, **_near(home))
+                for b, home in zip(y_blocks, homes or [None] * len(y_blocks), strict=True)
             ]
         )
         _raise_errors(list(tests.values()))
@@ -248,6 +271,11 @@ def _persist_at(
         for (c, i), block in zip(places, persisted, strict=True):
             out[c][i] = futures_of(block)[0]
     return out
+
+
+def _near(home: list[str] | None) -> dict[str, Any]:
+    """``Client.submit`` keywords to run a small task on one of ``home``'s workers if it can."""
+    return {"workers": home, "allow_other_workers": True} if home else {}
 
 
 def _block(collection: Any, i: int) -> Any:

@@ -146,6 +146,17 @@ def initial_mode(n_models: int, workers: int, mean_block_bytes: float) -> str:
     return BLOCKS if gain >= MIN_GAIN else MODELS
 
 
+def follows_blocks(
+    placement: str, group_sizes: Sequence[int], workers: int, block_bytes: float
+) -> bool:
+    """Whether a search of groups of ``group_sizes`` models on blocks of about ``block_bytes``
+    will have a group start by following the blocks (so its split is worth pinning; a group
+    that starts by moving blocks never follows them later)."""
+    if placement != AUTO:
+        return placement == MODELS
+    return any(initial_mode(n, workers, block_bytes) == MODELS for n in group_sizes)
+
+
 def traveling_batches(n_models: int, workers: int) -> int:
     """The batches ``n_models`` models due the same calls travel in (``BATCHES_PER_WORKER``)."""
     return min(n_models, max(-(-n_models // MAX_BATCH), BATCHES_PER_WORKER * workers))

@@ -19,10 +19,12 @@ from sklearn.linear_model import SGDClassifier
 
 from scaleml.data import Dataset
 from scaleml.search import HyperbandSearchCV, IncrementalSearchCV, observe
+from scaleml.search._data import training_block_bytes
 from scaleml.search._placement import (
     BLOCKS,
     MODELS,
     dealt_utilization,
+    follows_blocks,
     initial_mode,
     traveling_batches,
     traveling_utilization,
@@ -309,3 +311,26 @@ def test_an_unknown_placement_is_refused_before_any_work(
     with get_task_stream(client) as stream, pytest.raises(ValueError, match="placement must be"):
         search.fit(*small_xy, classes=[0, 1])
     assert not stream.data
+
+
+def test_the_split_is_pinned_only_for_a_search_with_a_group_that_follows_its_blocks() -> None:
+    assert not follows_blocks("auto", [10], 2, 16e6)  # the tutorial on two workers
+    assert follows_blocks("auto", [81, 34, 15, 8, 5], 2, 16e6)  # Hyperband's first bracket
+    assert follows_blocks("auto", [10], 8, 16e6)
+    assert not follows_blocks("auto", [10], 8, 100e3)
+    assert follows_blocks("models", [3], 2, 100e3)
+    assert not follows_blocks("blocks", [81], 8, 16e6)
+
+
+def test_a_training_block_is_sized_before_it_is_computed() -> None:
+    import dask.array as da
+    import dask.dataframe as dd
+    import pandas as pd
+
+    X = da.zeros((1_000, 10), chunks=(250, 10))
+    y = da.zeros(1_000, chunks=250)
+    assert training_block_bytes(X, y, test_size=0.2) == (250 * 10 * 8 + 250 * 8) * 0.8
+    frame = dd.from_pandas(pd.DataFrame({"a": range(10)}), npartitions=2)
+    assert training_block_bytes(frame, y, test_size=0.2) == float("inf")
+    unknown = da.zeros((1_000, 10), chunks=(250, 10))[da.zeros(1_000, chunks=250) > 0]
+    assert training_block_bytes(unknown, y, test_size=0.2) == float("inf")
