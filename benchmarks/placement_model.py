@@ -103,7 +103,7 @@ def main() -> None:
         runs = [simulate(n_models, workers, n_blocks, calls, seed) for seed in range(20)]
         print(
             f"{name:<30} {workers:>7} {traveling_batches(n_models, workers):>7} "
-            f"{sum(runs) / len(runs):>9.2f} {traveling_utilization(n_models, workers):>8.2f} "
+            f"{sum(runs) / len(runs):>9.2f} {traveling_utilization([n_models], workers):>8.2f} "
             f"{dealt_utilization(n_models, workers):>6.2f}"
         )
     print(f"(batches of at most {MAX_BATCH} models)")

@@ -186,6 +186,7 @@ class Driver:
     # -- submitting --------------------------------------------------------------------------
 
     def _create(self, groups: Sequence[Group]) -> None:
+        self.steps.expect(groups)
         n_models = 0
         for group in groups:
             data = self.data[group.split]

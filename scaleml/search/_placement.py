@@ -17,14 +17,16 @@ sizes of what would travel:
   ``workers - 1``, independent of the models.
 
 A search's ``placement`` parameter (``"models"``, ``"blocks"``) fixes the choice; by default
-(``"auto"``) each group chooses, first by the time each way is expected to take, then by the
-bytes each would move:
+(``"auto"``) the search chooses how its groups start by the time each way is expected to
+take, then each group by the bytes each way would move:
 
-* **Time.** Models that travel in few batches leave workers idle: every batch follows the
-  same block order, so batches queue on the worker holding the current block while another
-  waits. Modelled as a closed network of ``b`` batches visiting ``w`` workers at random, a
-  worker is busy ``b / (b + w - 1)`` of the time (0.8 for the tutorial's 10 models in 4
-  batches on 2 workers; a simulation of the driver gave 0.81). Models dealt round-robin keep
+* **Time.** Models that travel in few batches leave workers idle: every batch of a group
+  follows the same block order, so batches queue on the worker holding the current block
+  while another waits. Modelled as a closed network of ``b`` batches (those of all the
+  search's groups, which train at once: Hyperband's brackets keep each other's workers busy)
+  visiting ``w`` workers at random, a worker is busy ``b / (b + w - 1)`` of the time (0.8 for
+  the tutorial's 10 models in 4 batches on 2 workers; ``benchmarks/placement_model.py``, a
+  simulation of the driver's schedule, gives 0.81). Models dealt round-robin keep
   a worker busy ``(n / w) / ceil(n / w)`` of the time, their blocks fetched while the step
   before computes. Moving the blocks sends ``workers - 1`` copies of the training data over
   the network per pass, so it is chosen only where that is at most ``MAX_BLOCK_COPIES``
@@ -105,9 +107,10 @@ class Placement:
         """The mean size of a training block."""
         return sum(self.block_bytes) / max(len(self.block_bytes), 1)
 
-    def initial_mode(self, n_models: int) -> str:
-        """The mode a group of ``n_models`` starts with (``initial_mode``)."""
-        return initial_mode(n_models, len(self.workers), self.mean_block_bytes)
+    def initial_mode(self, group_sizes: Sequence[int]) -> str:
+        """The mode a search's groups of ``group_sizes`` models start with
+        (``initial_mode``)."""
+        return initial_mode(group_sizes, len(self.workers), self.mean_block_bytes)
 
     def choose(self, n_models: int, state_bytes: float) -> str:
         """The mode for ``n_models`` live models of ``state_bytes`` each (see the module)."""
@@ -134,15 +137,16 @@ class Placement:
         return out
 
 
-def initial_mode(n_models: int, workers: int, mean_block_bytes: float) -> str:
-    """``MODELS`` unless the blocks are too small to be worth following, or ``n_models``
-    traveling would leave so many of the ``workers`` idle that moving the blocks is worth its
-    copies (see the module)."""
+def initial_mode(group_sizes: Sequence[int], workers: int, mean_block_bytes: float) -> str:
+    """``MODELS`` unless the blocks are too small to be worth following, or the models of a
+    search's groups (``group_sizes``: they train at once) would, traveling, leave so many of
+    the ``workers`` idle that moving the blocks is worth its copies (see the module)."""
     if mean_block_bytes < MIN_BLOCK_BYTES:
         return BLOCKS
     if workers - 1 > MAX_BLOCK_COPIES:
         return MODELS
-    gain = dealt_utilization(n_models, workers) / traveling_utilization(n_models, workers)
+    dealt = dealt_utilization(sum(group_sizes), workers)
+    gain = dealt / traveling_utilization(group_sizes, workers)
     return BLOCKS if gain >= MIN_GAIN else MODELS
 
 
@@ -150,11 +154,11 @@ def follows_blocks(
     placement: str, group_sizes: Sequence[int], workers: int, block_bytes: float
 ) -> bool:
     """Whether a search of groups of ``group_sizes`` models on blocks of about ``block_bytes``
-    will have a group start by following the blocks (so its split is worth pinning; a group
-    that starts by moving blocks never follows them later)."""
+    will start by following the blocks (so its splits are worth pinning; a group that starts
+    by moving blocks never follows them later)."""
     if placement != AUTO:
         return placement == MODELS
-    return any(initial_mode(n, workers, block_bytes) == MODELS for n in group_sizes)
+    return initial_mode(group_sizes, workers, block_bytes) == MODELS
 
 
 def traveling_batches(n_models: int, workers: int) -> int:
@@ -162,9 +166,10 @@ def traveling_batches(n_models: int, workers: int) -> int:
     return min(n_models, max(-(-n_models // MAX_BATCH), BATCHES_PER_WORKER * workers))
 
 
-def traveling_utilization(n_models: int, workers: int) -> float:
-    """The expected busy fraction of a worker when ``n_models`` travel (see the module)."""
-    batches = max(1, traveling_batches(n_models, workers))
+def traveling_utilization(group_sizes: Sequence[int], workers: int) -> float:
+    """The expected busy fraction of a worker when the models of groups of ``group_sizes``
+    travel at once (see the module)."""
+    batches = max(1, sum(traveling_batches(n, workers) for n in group_sizes))
     return batches / (batches + workers - 1)
 
 

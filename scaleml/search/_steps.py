@@ -52,6 +52,8 @@ class Steps:
         """``AUTO`` (each group chooses), ``MODELS`` or ``BLOCKS`` (every group)."""
         self.modes: dict[int, str] = {}
         """Per group (``id``), whether its models or its blocks travel."""
+        self.group_sizes: list[int] = []
+        """The models of each of the search's groups (``expect``)."""
         self.unpinner = Unpinner(
             client, token, [f.key for d in self.data.values() for f in d.futures]
         )
@@ -67,12 +69,16 @@ class Steps:
             placement.refresh(self.client)
         return lost_tasks(self.client, gone)
 
+    def expect(self, groups: Sequence[Group]) -> None:
+        """Say which groups will train at once (the placement is chosen for all of them)."""
+        self.group_sizes = [len(g.models) for g in groups]
+
     def mode(self, group: Group) -> str:
         """``MODELS`` or ``BLOCKS``: what travels for ``group``'s steps now."""
         mode = self.modes.get(id(group))
         if mode is None:
             if self.placement == AUTO:
-                mode = self.placements[group.split].initial_mode(len(group.models))
+                mode = self.placements[group.split].initial_mode(self.group_sizes)
             else:
                 mode = self.placement
             self.modes[id(group)] = mode

@@ -247,7 +247,7 @@ def test_searches_leave_work_stealing_on_for_other_work(
         (4, 2, 16e6, BLOCKS),
         # 3 models: one worker gets 2, the other 1, no better than traveling.
         (3, 2, 16e6, MODELS),
-        # Hyperband's first bracket: 81 models in 11 batches keep the workers busy.
+        # 81 models in 11 batches keep the workers busy.
         (81, 2, 16e6, MODELS),
         # Past two workers the copies grow with the cluster: the models travel.
         (10, 8, 16e6, MODELS),
@@ -260,7 +260,7 @@ def test_searches_leave_work_stealing_on_for_other_work(
 def test_a_search_chooses_what_travels_by_workers_models_and_block_size(
     n_models: int, workers: int, block_bytes: float, expected: str
 ) -> None:
-    assert initial_mode(n_models, workers, block_bytes) == expected
+    assert initial_mode([n_models], workers, block_bytes) == expected
 
 
 def test_the_modelled_idle_time_of_traveling_batches_is_the_drivers() -> None:
@@ -269,7 +269,11 @@ def test_the_modelled_idle_time_of_traveling_batches_is_the_drivers() -> None:
     assert traveling_batches(10, 2) == 4
     assert traveling_batches(81, 2) == 11
     assert traveling_batches(10, 8) == 10
-    assert traveling_utilization(10, 2) == pytest.approx(0.8)
+    assert traveling_utilization([10], 2) == pytest.approx(0.8)
+    # Groups train at once: Hyperband's 5 brackets on 2 workers, 11 + 5 + 4 + 4 + 4 batches.
+    assert traveling_utilization([81, 34, 15, 8, 5], 2) == pytest.approx(28 / 29)
+    assert initial_mode([81, 34, 15, 8, 5], 2, 16e6) == MODELS
+    assert initial_mode([8], 2, 16e6) == BLOCKS
     assert dealt_utilization(10, 2) == 1.0
     assert dealt_utilization(3, 2) == 0.75
 
@@ -318,6 +322,8 @@ def test_the_split_is_pinned_only_for_a_search_with_a_group_that_follows_its_blo
     assert follows_blocks("auto", [81, 34, 15, 8, 5], 2, 16e6)  # Hyperband's first bracket
     assert follows_blocks("auto", [10], 8, 16e6)
     assert not follows_blocks("auto", [10], 8, 100e3)
+    assert not follows_blocks("auto", [2, 2], 2, 16e6)  # two groups, 4 batches in all
+    assert follows_blocks("auto", [4, 4], 2, 16e6)  # 8 batches
     assert follows_blocks("models", [3], 2, 100e3)
     assert not follows_blocks("blocks", [81], 8, 16e6)
 
