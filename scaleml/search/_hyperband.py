@@ -40,7 +40,8 @@ class HyperbandSearchCV(BaseAdaptiveSearch):
             trains dask-ml's models and picks dask-ml's best.
         scoring, verbose, prefix, predict_meta, predict_proba_meta, transform_meta,
             placement: as in :class:`~scaleml.search.IncrementalSearchCV` (with
-            ``placement="auto"`` each bracket chooses for itself).
+            ``placement="auto"`` the choice counts the models of every bracket: they train
+            at once).
 
     ``metadata`` describes the computation before ``fit`` and ``metadata_`` what ran; model
     ids are ``"bracket={b}-{i}"`` and ``cv_results_`` has a ``bracket`` column. Differences
